@@ -1,0 +1,100 @@
+"""Built-in StackThree_D0: robosuite's block stacking with a third cube.
+
+Written from the task facts (shared reference mimicgen-tasks.md): cube A (red, 0.02 m) on cube B (green, 0.025 m),
+then cube C (blue, 0.02 m) on cube A.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from robosuite.environments.manipulation.stack import Stack
+from robosuite.models.objects import BoxObject
+from robosuite.models.tasks import ManipulationTask
+from robosuite.models.arenas import TableArena
+from robosuite.utils.mjcf_utils import CustomMaterial
+from robosuite.utils.placement_samplers import UniformRandomSampler
+
+CUBES = (
+    # name, half size, rgba, texture
+    ("cubeA", 0.02, (1, 0, 0, 1), "WoodRed"),
+    ("cubeB", 0.025, (0, 1, 0, 1), "WoodGreen"),
+    ("cubeC", 0.02, (0, 0, 1, 1), "WoodBlue"),
+)
+A_MIN_HEIGHT = 0.04
+C_MIN_HEIGHT = 0.08
+
+
+def _wood(texture: str) -> CustomMaterial:
+    name = texture.lower()
+    return CustomMaterial(
+        texture=texture,
+        tex_name=name,
+        mat_name=f"{name}_mat",
+        tex_attrib={"type": "cube"},
+        mat_attrib={"texrepeat": "1 1", "specular": "0.4", "shininess": "0.1"},
+    )
+
+
+class StackThreeD0(Stack):
+    """StackThree_D0: stack A on B, then C on A."""
+
+    def _load_model(self):
+        # Stack._load_model builds a two-cube scene; rebuild the task with three cubes on the same table.
+        super(Stack, self)._load_model()
+        robot_model = self.robots[0].robot_model
+        robot_model.set_base_xpos(robot_model.base_xpos_offset["table"](self.table_full_size[0]))
+        arena = TableArena(
+            table_full_size=self.table_full_size, table_friction=self.table_friction, table_offset=self.table_offset
+        )
+        arena.set_origin([0, 0, 0])
+        self.cubeA, self.cubeB, self.cubeC = (
+            BoxObject(name=name, size_min=[half] * 3, size_max=[half] * 3, rgba=list(rgba), material=_wood(texture))
+            for name, half, rgba, texture in CUBES
+        )
+        cubes = [self.cubeA, self.cubeB, self.cubeC]
+        self.placement_initializer = UniformRandomSampler(
+            name="ObjectSampler",
+            mujoco_objects=cubes,
+            x_range=[-0.10, 0.10],
+            y_range=[-0.10, 0.10],
+            rotation=None,
+            ensure_object_boundary_in_range=False,
+            ensure_valid_placement=True,
+            reference_pos=self.table_offset,
+            z_offset=0.01,
+        )
+        self.model = ManipulationTask(
+            mujoco_arena=arena, mujoco_robots=[r.robot_model for r in self.robots], mujoco_objects=cubes
+        )
+
+    def _setup_references(self):
+        super()._setup_references()
+        self.cubeC_body_id = self.sim.model.body_name2id(self.cubeC.root_body)
+
+    def _cube_pos(self, body_id: int) -> np.ndarray:
+        return np.array(self.sim.data.body_xpos[body_id])
+
+    def _check_success(self) -> bool:
+        gripper = self.robots[0].gripper
+        table_z = self.model.mujoco_arena.table_offset[2]
+        a_z = self._cube_pos(self.cubeA_body_id)[2] - table_z
+        c_z = self._cube_pos(self.cubeC_body_id)[2] - table_z
+        return bool(
+            a_z > A_MIN_HEIGHT
+            and c_z > C_MIN_HEIGHT
+            and not self._check_grasp(gripper=gripper, object_geoms=self.cubeA)
+            and not self._check_grasp(gripper=gripper, object_geoms=self.cubeC)
+            and self.check_contact(self.cubeA, self.cubeB)
+            and self.check_contact(self.cubeC, self.cubeA)
+        )
+
+    def reward(self, action=None) -> float:
+        return float(self._check_success())
+
+    def privileged_state(self) -> dict[str, np.ndarray]:
+        """Cube poses a scripted expert may use (world frame; quaternions wxyz as MuJoCo stores them)."""
+        out = {}
+        for key, body_id in (("a", self.cubeA_body_id), ("b", self.cubeB_body_id), ("c", self.cubeC_body_id)):
+            out[f"cube_{key}_pos"] = self._cube_pos(body_id)
+            out[f"cube_{key}_quat"] = np.array(self.sim.data.body_xquat[body_id])
+        return out

@@ -1,0 +1,254 @@
+"""Vectorized real-simulator rollouts: K environments in Ray actor processes, one policy query per action chunk.
+
+The driver queries the policy once per chunk for every active episode (lockstep, like the original rollout loop),
+sends each environment its chunk, and refills a worker with the next pending initial state as soon as its episode
+ends. An episode ends at the first successful step or at the task's ``max_steps``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from wmpo.tasks import TaskSpec, get_task
+
+log = logging.getLogger(__name__)
+
+
+class SimulationError(RuntimeError):
+    """A simulator worker failed or stopped answering."""
+
+
+@dataclass
+class PolicyQuery:
+    """What the policy sees at a chunk boundary, for every active episode."""
+
+    frames: np.ndarray
+    """(B, H, W, 3) uint8 upright images of the task camera."""
+    instructions: list[str]
+    episode_ids: list[int]
+    """Index of each episode in the list of states passed to :meth:`VectorRunner.run`."""
+    step: list[int]
+    """Environment steps already executed in each episode."""
+    privileged: list[dict] | None
+    """Object poses per episode when the runner was built with ``privileged=True`` (scripted experts)."""
+
+
+Policy = Callable[[PolicyQuery], np.ndarray]
+
+
+@dataclass
+class EpisodeResult:
+    """One finished real-simulator episode."""
+
+    episode_id: int
+    state_id: int
+    success: bool
+    finish_step: int
+    """Actions executed (equals ``max_steps`` when the episode did not succeed)."""
+    frames: np.ndarray | None
+    """(finish_step + 1, H, W, 3) uint8: frame 0 and one frame per executed action; None when not recorded."""
+    actions: np.ndarray
+    """(finish_step, 7) float32 actions as executed, in environment units."""
+
+
+class SimWorker:
+    """Holds one environment in its own process (used as a Ray actor)."""
+
+    def __init__(self, task: str, backend: str, record_frames: bool, privileged: bool):
+        from wmpo.envs.factory import make_env
+
+        self.env = make_env(task, backend=backend)
+        self.record_frames = record_frames
+        self.privileged = privileged
+        self.steps = 0
+
+    def backend(self) -> str:
+        return self.env.backend
+
+    def _observation(self, frame: np.ndarray) -> dict:
+        return {"frame": frame, "privileged": self.env.privileged_state() if self.privileged else None}
+
+    def start(self, state: dict | int | None) -> dict:
+        """Begin an episode from a saved state, or from a state sampled with the given NumPy seed."""
+        self.steps = 0
+        if isinstance(state, (int, np.integer)):
+            np.random.seed(int(state))
+            state = None
+        return self._observation(self.env.start_episode(state))
+
+    def run_chunk(self, actions: np.ndarray) -> dict:
+        """Execute actions until success or the horizon; return the frames, actions and status."""
+        frames, executed, success = [], [], False
+        for action in actions:
+            result = self.env.step(action, render=self.record_frames)
+            self.steps += 1
+            executed.append(action)
+            if self.record_frames:
+                frames.append(result.frame)
+            if result.success or self.steps >= self.env.task.max_steps:
+                success = result.success
+                break
+        done = success or self.steps >= self.env.task.max_steps
+        last = frames[-1] if frames else self.env.render()
+        return {
+            "frames": frames,
+            "actions": np.asarray(executed, dtype=np.float32),
+            "success": success,
+            "done": done,
+            "steps": self.steps,
+            "obs": None if done else self._observation(last),
+        }
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+@dataclass
+class _Episode:
+    episode_id: int
+    state_id: int
+    obs: dict
+    frames: list
+    actions: list
+    steps: int = 0
+
+
+class VectorRunner:
+    """Roll a chunk-level policy in ``num_workers`` parallel simulator processes."""
+
+    def __init__(
+        self,
+        task: str | TaskSpec,
+        backend: str = "auto",
+        num_workers: int = 2,
+        record_frames: bool = True,
+        privileged: bool = False,
+        timeout_s: float = 600.0,
+        cpus_per_worker: float | None = None,
+    ):
+        import ray
+
+        self.task = task if isinstance(task, TaskSpec) else get_task(task)
+        self.timeout_s = timeout_s
+        self.record_frames = record_frames
+        if not ray.is_initialized():
+            from wmpo.envs.rendering import configure_gl
+
+            configure_gl()
+            env_vars = {k: os.environ[k] for k in ("MUJOCO_GL", "PYOPENGL_PLATFORM") if k in os.environ}
+            ray.init(include_dashboard=False, logging_level=logging.WARNING, runtime_env={"env_vars": env_vars})
+        if cpus_per_worker is None:
+            cpus_per_worker = min(1.0, ray.cluster_resources().get("CPU", 1.0) / num_workers)
+        actor = ray.remote(num_cpus=cpus_per_worker, max_restarts=0)(SimWorker)
+        self.workers = [actor.remote(self.task.name, backend, record_frames, privileged) for _ in range(num_workers)]
+        self.backend = self._get(
+            self.workers[0].backend.remote(),
+            f"starting the simulator ({num_workers} workers x {cpus_per_worker:g} CPUs; are enough CPUs free in Ray?)",
+        )
+        log.info("%d %s simulator workers (%s backend)", num_workers, self.task.env_name, self.backend)
+
+    def _get(self, refs, what: str):
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+        try:
+            return ray.get(refs, timeout=self.timeout_s)
+        except GetTimeoutError as exc:
+            raise SimulationError(f"{self.task.env_name}: no answer within {self.timeout_s:.0f} s while {what}") from exc
+        except (RayActorError, RayTaskError) as exc:
+            raise SimulationError(f"{self.task.env_name}: simulator worker failed while {what}: {exc}") from exc
+
+    def run(
+        self, states: list[dict | int | None], policy: Policy, state_ids: list[int] | None = None, progress: bool = True
+    ) -> list[EpisodeResult]:
+        """One episode per state; an int samples a state with that NumPy seed, ``None`` an unseeded one.
+
+        Results come back in the order of ``states``.
+        """
+        from tqdm import tqdm
+
+        state_ids = list(range(len(states))) if state_ids is None else list(state_ids)
+        pending = list(range(len(states)))[::-1]
+        free = list(range(len(self.workers)))[::-1]
+        active: dict[int, _Episode] = {}
+        results: dict[int, EpisodeResult] = {}
+        bar = tqdm(total=len(states), desc=f"episodes ({self.task.name})", disable=not progress)
+        start = time.perf_counter()
+        while pending or active:
+            starting = {}
+            while pending and free:
+                worker, episode = free.pop(), pending.pop()
+                starting[worker] = (episode, self.workers[worker].start.remote(states[episode]))
+            for worker, (episode, ref) in starting.items():
+                obs = self._get(ref, f"resetting to state {state_ids[episode]}")
+                active[worker] = _Episode(episode, state_ids[episode], obs, [obs["frame"]], [])
+            order = sorted(active)
+            query = PolicyQuery(
+                frames=np.stack([active[w].obs["frame"] for w in order]),
+                instructions=[self.task.prompt] * len(order),
+                episode_ids=[active[w].episode_id for w in order],
+                step=[active[w].steps for w in order],
+                privileged=[active[w].obs["privileged"] for w in order] if active[order[0]].obs["privileged"] else None,
+            )
+            chunks = np.asarray(policy(query), dtype=np.float64)
+            expected = (len(order), self.task.action_chunk, self.task.action_dim)
+            if chunks.shape != expected:
+                raise ValueError(f"policy returned actions of shape {chunks.shape}, expected {expected}")
+            refs = {w: self.workers[w].run_chunk.remote(chunks[i]) for i, w in enumerate(order)}
+            for w, ref in refs.items():
+                ep = active[w]
+                out = self._get(ref, f"stepping state {ep.state_id} at step {ep.steps}")
+                ep.frames.extend(out["frames"])
+                ep.actions.append(out["actions"])
+                ep.steps, ep.obs = out["steps"], out["obs"]
+                if out["done"]:
+                    results[ep.episode_id] = EpisodeResult(
+                        episode_id=ep.episode_id,
+                        state_id=ep.state_id,
+                        success=bool(out["success"]),
+                        finish_step=ep.steps,
+                        frames=np.stack(ep.frames) if self.record_frames else None,
+                        actions=np.concatenate(ep.actions).astype(np.float32),
+                    )
+                    del active[w]
+                    free.append(w)
+                    bar.update(1)
+                    bar.set_postfix(success=f"{np.mean([r.success for r in results.values()]):.2f}")
+        bar.close()
+        elapsed = time.perf_counter() - start
+        log.info("%d episodes in %.1f s (%.2f episodes/min)", len(states), elapsed, 60 * len(states) / max(elapsed, 1e-9))
+        return [results[i] for i in range(len(states))]
+
+    def close(self) -> None:
+        import ray
+
+        for worker in self.workers:
+            ray.kill(worker)
+        self.workers = []
+
+
+class ExpertPolicy:
+    """Scripted experts as a chunk-level policy: one expert per episode, fed the privileged state."""
+
+    def __init__(self, task: str):
+        from wmpo.envs.experts import make_expert
+
+        self.task = task
+        self._make = make_expert
+        self.experts: dict[int, object] = {}
+
+    def __call__(self, query: PolicyQuery) -> np.ndarray:
+        if query.privileged is None:
+            raise ValueError("ExpertPolicy needs a VectorRunner built with privileged=True")
+        chunks = []
+        for episode, step, state in zip(query.episode_ids, query.step, query.privileged):
+            if step == 0 or episode not in self.experts:
+                self.experts[episode] = self._make(self.task)
+            chunks.append(self.experts[episode].act(state))
+        return np.stack(chunks)

@@ -1,0 +1,81 @@
+"""Task registry: the single source of truth for per-task constants.
+
+Every number here comes from the released WMPO scripts (see shared reference wmpo-rl.md §10): the environment name,
+the instruction the released policies were trained with, the rollout horizon, the reward-model success threshold,
+the action un-normalization key and the update slicing. The YAML files under ``configs/task/`` carry the same values
+for Hydra; ``tests/test_tasks.py`` checks that both agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Constants of one MimicGen D0 task."""
+
+    name: str
+    """Short task name used on the command line and in paths (e.g. ``square``)."""
+    env_name: str
+    """Environment name registered by MimicGen / the built-in backend (e.g. ``Square_D0``)."""
+    prompt: str
+    """Instruction text exactly as the released policies were trained with."""
+    max_steps: int
+    """Episode horizon in environment steps (a multiple of ``action_chunk``)."""
+    rm_threshold: float
+    """Reward-model score at or above which an 8-frame window counts as success."""
+    traj_mini_batch_size: int
+    """Number of action chunks per slice when recomputing log-probs during the policy update."""
+    action_chunk: int = 8
+    """Actions predicted per policy query."""
+    action_dim: int = 7
+    """Action dimension: 3 position deltas, 3 axis-angle deltas, 1 gripper."""
+    camera: str = "agentview"
+    """Camera whose image the policy, the world model and the reward model see."""
+    image_size: int = 256
+    """Rendered image height and width in pixels."""
+    settle_steps: int = 10
+    """Zero-action steps after a reset; the last observation is frame 0 of an episode."""
+
+    @property
+    def unnorm_key(self) -> str:
+        """Key of this task's action statistics in the policy's ``norm_stats``."""
+        return f"{self.name}_d0_300_demos"
+
+    @property
+    def num_chunks(self) -> int:
+        """Policy queries per full-length episode."""
+        return self.max_steps // self.action_chunk
+
+    def to_dict(self) -> dict:
+        """Plain dictionary including the derived fields, for logs and configs."""
+        return {**asdict(self), "unnorm_key": self.unnorm_key}
+
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec("coffee", "Coffee_D0", "coffee", 256, 0.82, 16),
+        TaskSpec("square", "Square_D0", "insert the square into the stick", 184, 0.96, 23),
+        TaskSpec("stack_three", "StackThree_D0", "stack_three", 320, 0.66, 20),
+        TaskSpec("three_piece_assembly", "ThreePieceAssembly_D0", "three_piece_assembly", 384, 0.62, 16),
+    )
+}
+
+
+class UnknownTaskError(KeyError):
+    """Raised for a task name that is not in the registry."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def get_task(name: str) -> TaskSpec:
+    """Return the spec of ``name``; accepts the short name or the environment name (``Square_D0``)."""
+    if name in TASKS:
+        return TASKS[name]
+    for spec in TASKS.values():
+        if spec.env_name == name:
+            return spec
+    raise UnknownTaskError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
