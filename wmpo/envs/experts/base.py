@@ -56,6 +56,8 @@ class PickPlace:
     approach_height: float = 0.04
     grasp_depth: float = 0.0
     """How far below the grasp point the grip site goes."""
+    lift_first: bool = False
+    """Rise to the carry height before moving sideways (keeps a carried object clear of its neighbours)."""
 
 
 def _eef_yaw(s: State) -> float:
@@ -81,7 +83,7 @@ def _after(chunks: int) -> Callable[[State, int], bool]:
 
 
 def pick_place_phases(task: PickPlace, prefix: str = "") -> list[Phase]:
-    """Reach above, descend, close, carry (lifting) over the place pose aligned, lower, open, retreat."""
+    """Reach above, descend, close, (lift,) carry over the place pose aligned, lower, open, retreat, verify."""
 
     def grasp_yaw(s: State) -> float:
         return nearest_symmetric_yaw(task.object_yaw(s) + task.grasp_yaw_offset, _eef_yaw(s), task.grasp_symmetry)
@@ -101,6 +103,9 @@ def pick_place_phases(task: PickPlace, prefix: str = "") -> list[Phase]:
 
     def close(s):
         return Goal(task.grasp_point(s) - [0, 0, task.grasp_depth], _eef_yaw(s), GRIPPER_CLOSED, max_speed=0.2)
+
+    def lift(s):
+        return Goal(object_offset(s, np.r_[task.object_pos(s)[:2], task.carry_z(s)]), _eef_yaw(s), GRIPPER_CLOSED)
 
     def carry(s):
         target = np.r_[task.place_xy(s), task.carry_z(s)]
@@ -127,14 +132,21 @@ def pick_place_phases(task: PickPlace, prefix: str = "") -> list[Phase]:
     def retreat(s):
         return Goal(s["eef_pos"] + [0, 0, 0.08], _eef_yaw(s), GRIPPER_OPEN)
 
+    def misplaced(s):
+        xy_err = np.linalg.norm(task.place_xy(s) - task.object_pos(s)[:2])
+        return bool(xy_err > 0.02 or task.object_pos(s)[2] < task.place_z(s) - 0.01)
+
+    lifting = [Phase(prefix + "lift", lift, _reached(lift, 0.02, 10.0), lost, prefix + "reach")] if task.lift_first else []
     return [
         Phase(prefix + "reach", reach, _reached(reach, 0.008, 0.08)),
         Phase(prefix + "descend", descend, _reached(descend, 0.007, 0.1, max_chunks=3)),
         Phase(prefix + "close", close, _after(1)),
+        *lifting,
         Phase(prefix + "carry", carry, carry_done, lost, prefix + "reach"),
         Phase(prefix + "lower", lower, lower_done, lost, prefix + "reach"),
         Phase(prefix + "release", release, _after(1)),
         Phase(prefix + "retreat", retreat, _after(1)),
+        Phase(prefix + "verify", retreat, lambda s, _chunks: not misplaced(s), misplaced, prefix + "reach"),
     ]
 
 

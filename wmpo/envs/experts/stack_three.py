@@ -25,6 +25,7 @@ def _stack(obj: str, base: str) -> PickPlace:
         place_symmetry=np.pi / 2,
         carry_z=lambda s: top_of_base(s) + HALF[obj] + 0.03,
         place_z=lambda s: top_of_base(s) + HALF[obj] + 0.002,
+        lift_first=True,
     )
 
 
