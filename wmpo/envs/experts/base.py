@@ -146,7 +146,8 @@ def pick_place_phases(task: PickPlace, prefix: str = "") -> list[Phase]:
         Phase(prefix + "lower", lower, lower_done, lost, prefix + "reach"),
         Phase(prefix + "release", release, _after(1)),
         Phase(prefix + "retreat", retreat, _after(1)),
-        Phase(prefix + "verify", retreat, lambda s, _chunks: not misplaced(s), misplaced, prefix + "reach"),
+        # the lost check runs before the done check, so a misplaced object restarts the pick and a placed one moves on
+        Phase(prefix + "verify", retreat, _after(0), misplaced, prefix + "reach"),
     ]
 
 
