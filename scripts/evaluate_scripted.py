@@ -17,7 +17,7 @@ import numpy as np
 
 from wmpo.cli import parse_config
 from wmpo.envs.initial_states import DEFAULT_ROOT, load_initial_states, state_seed
-from wmpo.envs.vector import ExpertPolicy, VectorRunner
+from wmpo.envs.vector import VectorRunner
 from wmpo.tasks import get_task
 
 
@@ -48,8 +48,10 @@ def main() -> None:
         states = load_initial_states(folder, task=task.name, with_frames=False).states[: cfg.n]
     else:
         states = [state_seed(cfg.seed, i) for i in range(cfg.n)]
-    runner = VectorRunner(task, backend=cfg.backend, num_workers=cfg.workers, record_frames=cfg.videos > 0, privileged=True)
-    results = runner.run(states, ExpertPolicy(task.name))
+    runner = VectorRunner(
+        task, backend=cfg.backend, num_workers=cfg.workers, record_frames=cfg.videos > 0, scripted_expert=True
+    )
+    results = runner.run(states, policy=None)
     runner.close()
     out = Path(cfg.out) / task.name
     out.mkdir(parents=True, exist_ok=True)

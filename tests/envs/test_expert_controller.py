@@ -1,4 +1,4 @@
-"""Pure math of the scripted experts' chunk planner."""
+"""Pure math of the scripted experts' end-effector controller."""
 
 import numpy as np
 import pytest
@@ -8,8 +8,8 @@ from wmpo.envs.experts.controller import (
     Goal,
     matrix_to_axis_angle,
     nearest_symmetric_yaw,
-    plan_chunk,
     rot_z,
+    step_action,
     yaw_of_matrix,
     yaw_of_quat,
 )
@@ -35,12 +35,14 @@ def test_yaw_helpers():
     assert nearest_symmetric_yaw(0.1, 1.5, np.pi / 2) == pytest.approx(0.1 + np.pi / 2)
 
 
-def test_plan_moves_toward_goal_and_settles():
+def test_action_moves_toward_goal_and_settles():
     state = {"eef_pos": np.zeros(3), "eef_mat": rot_z(0.3) @ DOWN_ORIENTATION}
-    chunk = plan_chunk(state, Goal(pos=np.array([0.2, -0.1, 0.0]), yaw=0.0, gripper=1.0))
-    assert chunk.shape == (8, 7)
-    assert np.all(chunk[:, 0] > 0) and np.all(chunk[:, 1] < 0) and np.all(np.abs(chunk[:, :6]) <= 1)
-    assert np.all(chunk[:, 5] < 0)  # turn back toward yaw 0
-    np.testing.assert_array_equal(chunk[:, 6], 1.0)
-    at_goal = plan_chunk({"eef_pos": np.ones(3), "eef_mat": DOWN_ORIENTATION}, Goal(np.ones(3), 0.0, -1.0))
-    np.testing.assert_allclose(at_goal[:, :6], 0.0, atol=1e-9)
+    action = step_action(state, Goal(pos=np.array([0.2, -0.1, 0.0]), yaw=0.0, gripper=1.0))
+    assert action.shape == (7,)
+    assert action[0] > 0 and action[1] < 0 and np.all(np.abs(action[:6]) <= 1)
+    assert action[5] < 0  # turn back toward yaw 0
+    assert action[6] == 1.0
+    slow = step_action(state, Goal(pos=np.array([0.2, -0.1, 0.0]), yaw=0.0, gripper=1.0, max_speed=0.3))
+    np.testing.assert_allclose(slow[:2], [0.3, -0.3])
+    at_goal = step_action({"eef_pos": np.ones(3), "eef_mat": DOWN_ORIENTATION}, Goal(np.ones(3), 0.0, -1.0))
+    np.testing.assert_allclose(at_goal[:6], 0.0, atol=1e-9)

@@ -2,7 +2,8 @@
 
 The driver queries the policy once per chunk for every active episode (lockstep, like the original rollout loop),
 sends each environment its chunk, and refills a worker with the next pending initial state as soon as its episode
-ends. An episode ends at the first successful step or at the task's ``max_steps``.
+ends. An episode ends at the first successful step or at the task's ``max_steps``. Scripted experts act on every
+step from privileged object poses, so they run inside the worker processes instead of being queried per chunk.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ class PolicyQuery:
     """Index of each episode in the list of states passed to :meth:`VectorRunner.run`."""
     step: list[int]
     """Environment steps already executed in each episode."""
-    privileged: list[dict] | None
-    """Object poses per episode when the runner was built with ``privileged=True`` (scripted experts)."""
 
 
 Policy = Callable[[PolicyQuery], np.ndarray]
@@ -60,19 +59,17 @@ class EpisodeResult:
 class SimWorker:
     """Holds one environment in its own process (used as a Ray actor)."""
 
-    def __init__(self, task: str, backend: str, record_frames: bool, privileged: bool):
+    def __init__(self, task: str, backend: str, record_frames: bool, scripted_expert: bool):
         from wmpo.envs.factory import make_env
 
         self.env = make_env(task, backend=backend)
         self.record_frames = record_frames
-        self.privileged = privileged
+        self.scripted_expert = scripted_expert
+        self.expert = None
         self.steps = 0
 
     def backend(self) -> str:
         return self.env.backend
-
-    def _observation(self, frame: np.ndarray) -> dict:
-        return {"frame": frame, "privileged": self.env.privileged_state() if self.privileged else None}
 
     def start(self, state: dict | int | None) -> dict:
         """Begin an episode from a saved state, or from a state sampled with the given NumPy seed."""
@@ -80,12 +77,17 @@ class SimWorker:
         if isinstance(state, (int, np.integer)):
             np.random.seed(int(state))
             state = None
-        return self._observation(self.env.start_episode(state))
+        if self.scripted_expert:
+            from wmpo.envs.experts import make_expert
 
-    def run_chunk(self, actions: np.ndarray) -> dict:
-        """Execute actions until success or the horizon; return the frames, actions and status."""
+            self.expert = make_expert(self.env.task.name)
+        return {"frame": self.env.start_episode(state)}
+
+    def run_chunk(self, actions: np.ndarray | None) -> dict:
+        """Execute a chunk (``None``: the scripted expert's next chunk) until success or the horizon."""
         frames, executed, success = [], [], False
-        for action in actions:
+        for k in range(self.env.task.action_chunk):
+            action = actions[k] if actions is not None else self.expert.act(self.env.privileged_state())
             result = self.env.step(action, render=self.record_frames)
             self.steps += 1
             executed.append(action)
@@ -102,7 +104,7 @@ class SimWorker:
             "success": success,
             "done": done,
             "steps": self.steps,
-            "obs": None if done else self._observation(last),
+            "obs": None if done else {"frame": last},
         }
 
     def pid(self) -> int:
@@ -128,7 +130,7 @@ class VectorRunner:
         backend: str = "auto",
         num_workers: int = 2,
         record_frames: bool = True,
-        privileged: bool = False,
+        scripted_expert: bool = False,
         timeout_s: float = 600.0,
         cpus_per_worker: float | None = None,
     ):
@@ -137,6 +139,7 @@ class VectorRunner:
         self.task = task if isinstance(task, TaskSpec) else get_task(task)
         self.timeout_s = timeout_s
         self.record_frames = record_frames
+        self.scripted_expert = scripted_expert
         if not ray.is_initialized():
             from wmpo.envs.rendering import configure_gl
 
@@ -146,7 +149,7 @@ class VectorRunner:
         if cpus_per_worker is None:
             cpus_per_worker = min(1.0, ray.cluster_resources().get("CPU", 1.0) / num_workers)
         actor = ray.remote(num_cpus=cpus_per_worker, max_restarts=0)(SimWorker)
-        self.workers = [actor.remote(self.task.name, backend, record_frames, privileged) for _ in range(num_workers)]
+        self.workers = [actor.remote(self.task.name, backend, record_frames, scripted_expert) for _ in range(num_workers)]
         self.backend = self._get(
             self.workers[0].backend.remote(),
             f"starting the simulator ({num_workers} workers x {cpus_per_worker:g} CPUs; are enough CPUs free in Ray?)",
@@ -165,13 +168,21 @@ class VectorRunner:
             raise SimulationError(f"{self.task.env_name}: simulator worker failed while {what}: {exc}") from exc
 
     def run(
-        self, states: list[dict | int | None], policy: Policy, state_ids: list[int] | None = None, progress: bool = True
+        self,
+        states: list[dict | int | None],
+        policy: Policy | None,
+        state_ids: list[int] | None = None,
+        progress: bool = True,
     ) -> list[EpisodeResult]:
         """One episode per state; an int samples a state with that NumPy seed, ``None`` an unseeded one.
 
+        ``policy=None`` lets the workers' scripted experts act (runner built with ``scripted_expert=True``).
         Results come back in the order of ``states``.
         """
         from tqdm import tqdm
+
+        if policy is None and not self.scripted_expert:
+            raise ValueError("policy=None needs a VectorRunner built with scripted_expert=True")
 
         state_ids = list(range(len(states))) if state_ids is None else list(state_ids)
         pending = list(range(len(states)))[::-1]
@@ -189,17 +200,7 @@ class VectorRunner:
                 obs = self._get(ref, f"resetting to state {state_ids[episode]}")
                 active[worker] = _Episode(episode, state_ids[episode], obs, [obs["frame"]], [])
             order = sorted(active)
-            query = PolicyQuery(
-                frames=np.stack([active[w].obs["frame"] for w in order]),
-                instructions=[self.task.prompt] * len(order),
-                episode_ids=[active[w].episode_id for w in order],
-                step=[active[w].steps for w in order],
-                privileged=[active[w].obs["privileged"] for w in order] if active[order[0]].obs["privileged"] else None,
-            )
-            chunks = np.asarray(policy(query), dtype=np.float64)
-            expected = (len(order), self.task.action_chunk, self.task.action_dim)
-            if chunks.shape != expected:
-                raise ValueError(f"policy returned actions of shape {chunks.shape}, expected {expected}")
+            chunks = [None] * len(order) if policy is None else self._query(policy, [active[w] for w in order])
             refs = {w: self.workers[w].run_chunk.remote(chunks[i]) for i, w in enumerate(order)}
             for w, ref in refs.items():
                 ep = active[w]
@@ -225,6 +226,19 @@ class VectorRunner:
         log.info("%d episodes in %.1f s (%.2f episodes/min)", len(states), elapsed, 60 * len(states) / max(elapsed, 1e-9))
         return [results[i] for i in range(len(states))]
 
+    def _query(self, policy: Policy, episodes: list[_Episode]) -> np.ndarray:
+        query = PolicyQuery(
+            frames=np.stack([ep.obs["frame"] for ep in episodes]),
+            instructions=[self.task.prompt] * len(episodes),
+            episode_ids=[ep.episode_id for ep in episodes],
+            step=[ep.steps for ep in episodes],
+        )
+        chunks = np.asarray(policy(query), dtype=np.float64)
+        expected = (len(episodes), self.task.action_chunk, self.task.action_dim)
+        if chunks.shape != expected:
+            raise ValueError(f"policy returned actions of shape {chunks.shape}, expected {expected}")
+        return chunks
+
     def close(self) -> None:
         import ray
 
@@ -232,23 +246,3 @@ class VectorRunner:
             ray.kill(worker)
         self.workers = []
 
-
-class ExpertPolicy:
-    """Scripted experts as a chunk-level policy: one expert per episode, fed the privileged state."""
-
-    def __init__(self, task: str):
-        from wmpo.envs.experts import make_expert
-
-        self.task = task
-        self._make = make_expert
-        self.experts: dict[int, object] = {}
-
-    def __call__(self, query: PolicyQuery) -> np.ndarray:
-        if query.privileged is None:
-            raise ValueError("ExpertPolicy needs a VectorRunner built with privileged=True")
-        chunks = []
-        for episode, step, state in zip(query.episode_ids, query.step, query.privileged):
-            if step == 0 or episode not in self.experts:
-                self.experts[episode] = self._make(self.task)
-            chunks.append(self.experts[episode].act(state))
-        return np.stack(chunks)

@@ -1,8 +1,8 @@
-"""Scripted experts: phase machines over privileged object poses, queried once per action chunk."""
+"""Scripted experts: phase machines over privileged object poses, acting every environment step."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -12,7 +12,7 @@ from wmpo.envs.experts.controller import (
     GRIPPER_OPEN,
     Goal,
     nearest_symmetric_yaw,
-    plan_chunk,
+    step_action,
     wrap_angle_period,
     yaw_of_matrix,
     yaw_of_quat,
@@ -27,12 +27,11 @@ class Phase:
 
     name: str
     goal: Callable[[State], Goal]
-    """Where to go this chunk, from the current privileged state."""
+    """Where to go now, from the current privileged state."""
     done: Callable[[State, int], bool]
-    """Whether the phase is over, given the state at a chunk start and the chunks already spent in the phase."""
-    lost: Callable[[State], bool] | None = None
-    """Whether the grasp was lost; the expert then starts its pick-and-place over at ``retry_from``."""
-    retry_from: str = ""
+    """Whether the phase is over, given the current state and the steps already spent in the phase."""
+    restart: Callable[[State], str | None] = lambda _s: None
+    """Name of the phase to start over from when something went wrong (grasp lost, object misplaced), else None."""
 
 
 @dataclass
@@ -58,6 +57,13 @@ class PickPlace:
     """How far below the grasp point the grip site goes."""
     lift_first: bool = False
     """Rise to the carry height before moving sideways (keeps a carried object clear of its neighbours)."""
+    transit_z: float = 0.0
+    """Lowest grip-site height while reaching sideways toward the grasp (keeps the fingers off a built stack)."""
+
+    def misplaced(self, s: State) -> bool:
+        """The object is not (or no longer) at its place pose."""
+        xy_err = np.linalg.norm(self.place_xy(s) - self.object_pos(s)[:2])
+        return bool(xy_err > 0.02 or self.object_pos(s)[2] < self.place_z(s) - 0.01)
 
 
 def _eef_yaw(s: State) -> float:
@@ -65,25 +71,31 @@ def _eef_yaw(s: State) -> float:
 
 
 def _reached(
-    goal: Callable[[State], Goal], pos_tol: float, yaw_tol: float, max_chunks: int = 1000
+    goal: Callable[[State], Goal], pos_tol: float, yaw_tol: float, max_steps: int = 10_000
 ) -> Callable[[State, int], bool]:
-    """Done when the end effector is within tolerance, or (contacts can stall the last millimetres) after max_chunks."""
+    """Done when the end effector is within tolerance, or (contacts can stall the last millimetres) after max_steps."""
 
-    def done(s: State, chunks: int) -> bool:
+    def done(s: State, steps: int) -> bool:
         g = goal(s)
         yaw_err = abs(wrap_angle_period(g.yaw - _eef_yaw(s), 2 * np.pi))
         reached = np.linalg.norm(g.pos - s["eef_pos"]) < pos_tol and yaw_err < yaw_tol
-        return bool(reached or chunks >= max_chunks)
+        return bool(reached or steps >= max_steps)
 
     return done
 
 
-def _after(chunks: int) -> Callable[[State, int], bool]:
-    return lambda _s, spent: spent >= chunks
+def _after(steps: int) -> Callable[[State, int], bool]:
+    return lambda _s, spent: spent >= steps
 
 
-def pick_place_phases(task: PickPlace, prefix: str = "") -> list[Phase]:
-    """Reach above, descend, close, (lift,) carry over the place pose aligned, lower, open, retreat, verify."""
+def pick_place_phases(
+    task: PickPlace, prefix: str = "", undone: Callable[[State], str | None] = lambda _s: None
+) -> list[Phase]:
+    """Reach above, descend, close, (lift,) carry over the place pose aligned, lower, open, retreat, verify.
+
+    ``undone`` names the phase to restart from when an earlier step of a longer task was undone (a stacked cube
+    knocked off, say); it is checked in every phase.
+    """
 
     def grasp_yaw(s: State) -> float:
         return nearest_symmetric_yaw(task.object_yaw(s) + task.grasp_yaw_offset, _eef_yaw(s), task.grasp_symmetry)
@@ -96,7 +108,10 @@ def pick_place_phases(task: PickPlace, prefix: str = "") -> list[Phase]:
         return _eef_yaw(s) + turn
 
     def reach(s):
-        return Goal(task.grasp_point(s) + [0, 0, task.approach_height], grasp_yaw(s), GRIPPER_OPEN)
+        target = task.grasp_point(s) + [0, 0, task.approach_height]
+        if np.linalg.norm(target[:2] - s["eef_pos"][:2]) > 0.02:
+            target[2] = max(target[2], task.transit_z)
+        return Goal(target, grasp_yaw(s), GRIPPER_OPEN)
 
     def descend(s):
         return Goal(task.grasp_point(s) - [0, 0, task.grasp_depth], grasp_yaw(s), GRIPPER_OPEN, max_speed=0.6)
@@ -111,70 +126,68 @@ def pick_place_phases(task: PickPlace, prefix: str = "") -> list[Phase]:
         target = np.r_[task.place_xy(s), task.carry_z(s)]
         return Goal(object_offset(s, target), carried_yaw(s), GRIPPER_CLOSED)
 
-    def carry_done(s, _chunks):
+    def carry_done(s, _steps):
         xy_err = np.linalg.norm(task.place_xy(s) - task.object_pos(s)[:2])
         yaw_err = abs(wrap_angle_period(task.place_yaw(s) - task.object_yaw(s), task.place_symmetry))
-        return bool(xy_err < 0.006 and yaw_err < 0.1)
+        return bool(xy_err < 0.004 and yaw_err < 0.08)
 
     def lower(s):
         target = np.r_[task.place_xy(s), task.place_z(s)]
         return Goal(object_offset(s, target), carried_yaw(s), GRIPPER_CLOSED, max_speed=0.5)
 
-    def lower_done(s, chunks):
-        return bool(task.object_pos(s)[2] - task.place_z(s) < 0.006 or chunks >= 4)
+    def lower_done(s, steps):
+        return bool(task.object_pos(s)[2] - task.place_z(s) < 0.006 or steps >= 32)
 
     def release(s):
         return Goal(s["eef_pos"], _eef_yaw(s), GRIPPER_OPEN, max_speed=0.0)
 
-    def lost(s):
-        return bool(np.linalg.norm(task.grasp_point(s) - s["eef_pos"]) > 0.03)
-
     def retreat(s):
-        return Goal(s["eef_pos"] + [0, 0, 0.08], _eef_yaw(s), GRIPPER_OPEN)
+        return Goal(np.r_[s["eef_pos"][:2], task.carry_z(s) + 0.05], _eef_yaw(s), GRIPPER_OPEN)
 
-    def misplaced(s):
-        xy_err = np.linalg.norm(task.place_xy(s) - task.object_pos(s)[:2])
-        return bool(xy_err > 0.02 or task.object_pos(s)[2] < task.place_z(s) - 0.01)
+    def if_lost(s):
+        lost = np.linalg.norm(task.grasp_point(s) - s["eef_pos"]) > 0.03
+        return undone(s) or (prefix + "reach" if lost else None)
 
-    lifting = [Phase(prefix + "lift", lift, _reached(lift, 0.02, 10.0), lost, prefix + "reach")] if task.lift_first else []
-    return [
-        Phase(prefix + "reach", reach, _reached(reach, 0.008, 0.08)),
-        Phase(prefix + "descend", descend, _reached(descend, 0.007, 0.1, max_chunks=3)),
-        Phase(prefix + "close", close, _after(1)),
-        *lifting,
-        Phase(prefix + "carry", carry, carry_done, lost, prefix + "reach"),
-        Phase(prefix + "lower", lower, lower_done, lost, prefix + "reach"),
-        Phase(prefix + "release", release, _after(1)),
-        Phase(prefix + "retreat", retreat, _after(1)),
-        # the lost check runs before the done check, so a misplaced object restarts the pick and a placed one moves on
-        Phase(prefix + "verify", retreat, _after(0), misplaced, prefix + "reach"),
+    def if_misplaced(s):
+        return undone(s) or (prefix + "reach" if task.misplaced(s) else None)
+
+    phases = [
+        Phase(prefix + "reach", reach, _reached(reach, 0.008, 0.08, max_steps=60), undone),
+        Phase(prefix + "descend", descend, _reached(descend, 0.007, 0.1, max_steps=24), undone),
+        Phase(prefix + "close", close, _after(6), undone),
+        Phase(prefix + "lift", lift, _reached(lift, 0.02, 10.0), if_lost),
+        Phase(prefix + "carry", carry, carry_done, if_lost),
+        Phase(prefix + "lower", lower, lower_done, if_lost),
+        Phase(prefix + "release", release, _after(5), undone),
+        Phase(prefix + "retreat", retreat, _reached(retreat, 0.02, 10.0, max_steps=20), undone),
+        # restart runs before the done check, so a misplaced object restarts the pick and a placed one moves on
+        Phase(prefix + "verify", retreat, _after(0), if_misplaced),
     ]
+    return [p for p in phases if task.lift_first or not p.name.endswith("lift")]
 
 
 @dataclass
 class ScriptedExpert:
-    """Runs its phases in order; each call returns the next chunk of actions."""
+    """Runs its phases in order; each call returns the next action."""
 
     phases: list[Phase]
-    chunk_size: int = 8
     phase_index: int = 0
-    chunks_in_phase: int = 0
-    history: list[str] = field(default_factory=list)
+    steps_in_phase: int = 0
 
     @property
     def phase(self) -> Phase:
         return self.phases[min(self.phase_index, len(self.phases) - 1)]
 
     def act(self, state: State) -> np.ndarray:
-        if self.phase.lost is not None and self.phase.lost(state):
-            self.phase_index = next(i for i, p in enumerate(self.phases) if p.name == self.phase.retry_from)
-            self.chunks_in_phase = 0
-        while self.phase_index < len(self.phases) - 1 and self.phase.done(state, self.chunks_in_phase):
+        restart = self.phase.restart(state)
+        if restart is not None:
+            self.phase_index = next(i for i, p in enumerate(self.phases) if p.name == restart)
+            self.steps_in_phase = 0
+        while self.phase_index < len(self.phases) - 1 and self.phase.done(state, self.steps_in_phase):
             self.phase_index += 1
-            self.chunks_in_phase = 0
-        self.history.append(self.phase.name)
-        self.chunks_in_phase += 1
-        return plan_chunk(state, self.phase.goal(state), steps=self.chunk_size)
+            self.steps_in_phase = 0
+        self.steps_in_phase += 1
+        return step_action(state, self.phase.goal(state))
 
 
 def quat_yaw(key: str) -> Callable[[State], float]:

@@ -1,12 +1,10 @@
-"""Chunk planning for scripted experts: turn an end-effector goal into 8 OSC_POSE delta actions.
+"""Closed-loop end-effector control for scripted experts with robosuite's OSC_POSE controller.
 
-robosuite's OSC_POSE controller (delta mode) maps an action in [-1, 1] to a position offset of up to 0.05 m and an
-axis-angle rotation of up to 0.5 rad, both in the world frame, relative to the current end-effector pose. An expert
-sees the state once per chunk (like the policy does), so the chunk is planned open-loop with a model of how the arm
-follows commands, measured with the default gains: it covers about 25% of a commanded position offset and 19% of a
-commanded rotation per 50 ms step, after a short lag, and keeps coasting briefly when the command stops. Each planned
-step removes only a fraction of the predicted remaining error, which keeps the lag and the coasting from overshooting;
-the next chunk corrects whatever error remains.
+OSC_POSE (delta mode) maps an action in [-1, 1] to a position offset of up to 0.05 m and an axis-angle rotation of up
+to 0.5 rad, both in the world frame, relative to the current end-effector pose. Measured with the default gains, the
+arm covers about 25% of a commanded position offset and 19% of a commanded rotation per 50 ms step. An expert acts
+every step with a proportional command that asks for a fixed fraction of the remaining error, so the arm's lag and
+coasting never build up into overshoot.
 """
 
 from __future__ import annotations
@@ -19,8 +17,8 @@ POS_SCALE = 0.05
 ROT_SCALE = 0.5
 POS_TRACKING = 0.25
 ROT_TRACKING = 0.19
-POS_GAIN = 0.3
-ROT_GAIN = 0.2
+POS_GAIN = 0.4
+ROT_GAIN = 0.3
 GRIPPER_OPEN = -1.0
 GRIPPER_CLOSED = 1.0
 # Closing direction of the Panda fingers is the end-effector site's local x axis. With yaw 0 the fingers close along
@@ -71,29 +69,22 @@ def matrix_to_axis_angle(mat: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Goal:
-    """Where the end effector should go during one chunk."""
+    """Where the end effector should go."""
 
     pos: np.ndarray
     """Target grip-site position (world, metres)."""
     yaw: float
     """Target heading of the finger closing axis (radians); the gripper points straight down."""
     gripper: float
-    """Gripper command held for the whole chunk (-1 open, +1 closed)."""
+    """Gripper command (-1 open, +1 closed)."""
     max_speed: float = 1.0
     """Largest position action magnitude per axis, as a fraction of the controller's 0.05 m range."""
 
 
-def plan_chunk(state: dict[str, np.ndarray], goal: Goal, steps: int = 8) -> np.ndarray:
-    """Actions (steps, 7) that move the end effector (``eef_pos``, ``eef_mat`` in ``state``) toward ``goal``."""
-    actions = np.zeros((steps, 7))
+def step_action(state: dict[str, np.ndarray], goal: Goal) -> np.ndarray:
+    """One 7-D action moving the end effector (``eef_pos``, ``eef_mat`` in ``state``) toward ``goal``."""
     pos_err = goal.pos - np.asarray(state["eef_pos"], dtype=np.float64)
     rot_err = matrix_to_axis_angle(rot_z(goal.yaw) @ DOWN_ORIENTATION @ np.asarray(state["eef_mat"]).T)
-    for k in range(steps):
-        move = np.clip(POS_GAIN * pos_err / (POS_SCALE * POS_TRACKING), -goal.max_speed, goal.max_speed)
-        turn = np.clip(ROT_GAIN * rot_err / (ROT_SCALE * ROT_TRACKING), -1.0, 1.0)
-        pos_err = pos_err - move * POS_SCALE * POS_TRACKING
-        rot_err = rot_err - turn * ROT_SCALE * ROT_TRACKING
-        actions[k, :3] = move
-        actions[k, 3:6] = turn
-        actions[k, 6] = goal.gripper
-    return actions
+    move = np.clip(POS_GAIN * pos_err / (POS_SCALE * POS_TRACKING), -goal.max_speed, goal.max_speed)
+    turn = np.clip(ROT_GAIN * rot_err / (ROT_SCALE * ROT_TRACKING), -1.0, 1.0)
+    return np.r_[move, turn, goal.gripper]
