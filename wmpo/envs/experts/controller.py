@@ -41,10 +41,6 @@ def yaw_of_quat(quat_wxyz: np.ndarray) -> float:
     return float(np.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z)))
 
 
-def wrap_angle(angle: float) -> float:
-    return float((angle + np.pi) % (2.0 * np.pi) - np.pi)
-
-
 def nearest_symmetric_yaw(target: float, current: float, period: float) -> float:
     """The angle ``target + k * period`` closest to ``current`` (objects and the gripper are symmetric)."""
     return current + wrap_angle_period(target - current, period)
