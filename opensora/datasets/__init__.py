@@ -1,0 +1,1 @@
+"""Episode shards and the (context, target, actions) training windows cut from them."""

@@ -1,0 +1,1 @@
+"""World-model networks: the action-conditioned STDiT3 and the per-frame VAE."""

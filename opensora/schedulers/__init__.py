@@ -1,0 +1,1 @@
+"""Diffusion schedulers (rectified flow)."""
