@@ -28,8 +28,8 @@ def test_unnormalization_by_hand_with_gripper_pass_through():
     norm_stats = {
         "square_d0_300_demos": {
             "action": {
-                "q01": [-0.5, -1.0, 0.0, -0.2, -0.2, -0.2, -1.0],
-                "q99": [0.5, 1.0, 2.0, 0.2, 0.2, 0.2, 1.0],
+                "q01": [-0.5, -1.0, 0.0, -0.2, -0.2, 0.3, 0.0],
+                "q99": [0.5, 1.0, 2.0, 0.2, 0.2, 0.3, 2.0],
                 "mask": [True] * 6 + [False],
             }
         }
@@ -37,9 +37,10 @@ def test_unnormalization_by_hand_with_gripper_pass_through():
     stats = action_stats(norm_stats, "square_d0_300_demos")
     normalized = np.array([[-1.0, 0.0, 0.5, 1.0, -0.5, 0.25, 0.3]])
     got = unnormalize_actions(normalized, stats)
-    # 0.5·(x+1)·(q99−q01)+q01 per dimension; the gripper keeps its normalized value.
-    expected = [[-0.5, 0.0, 1.5, 0.2, -0.1, 0.05, 0.3]]
-    np.testing.assert_allclose(got, expected, atol=1e-7)
+    # 0.5·(x+1)·(q99−q01+1e-8)+q01 per dimension (q01 = q99 on dim 5 isolates the 1e-8); the gripper keeps its
+    # normalized value although its statistics would map it to [0, 2].
+    expected = [[-0.5, 0.0 + 0.5e-8, 1.5 + 0.75e-8, 0.2 + 1e-8, -0.1 + 0.25e-8, 0.3 + 0.625e-8, 0.3]]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-15)
 
 
 def test_unknown_unnorm_key_lists_available_keys():

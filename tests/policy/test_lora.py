@@ -9,7 +9,11 @@ def test_lora_covers_all_linear_layers_but_the_head_and_merges_into_released_nam
     policy = load_policy(tiny_dir, "square_d0_300_demos")
     names = linear_layer_names(policy.model)
     assert "language_model.lm_head" not in names
-    expected = {"projector.fc1", "language_model.model.layers.0.self_attn.q_proj", "vision_backbone.featurizer.blocks.0.attn.qkv"}
+    expected = {
+        "projector.fc1",
+        "language_model.model.layers.0.self_attn.q_proj",
+        "vision_backbone.featurizer.blocks.0.attn.qkv",
+    }
     assert expected <= set(names)
 
     peft_model = add_lora(policy.model, rank=4)

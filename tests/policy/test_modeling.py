@@ -145,3 +145,46 @@ def test_log_probs_recompute_predict_with_gradients(tiny_policy, frames):
     grad = tiny_policy.model.vision_backbone.featurizer.patch_embed.proj.weight.grad
     assert grad is not None and grad.abs().sum() > 0
     tiny_policy.model.zero_grad(set_to_none=True)
+
+
+def test_forward_matches_an_independent_reference_construction(tiny_policy, frames):
+    """Rebuild the released layout by hand: penultimate-block features of both towers, projector, [BOS] + visual
+    tokens + prompt[1:] + 56 zero slots + stop, full Llama forward with an all-visible mask, full LM head."""
+    model = tiny_policy.model
+    inputs, logits = logits_for(tiny_policy, frames[:1], PROMPTS[:1])
+    pixels = inputs["pixel_values"]
+    features = []
+    towers = model.vision_backbone.featurizer, model.vision_backbone.fused_featurizer
+    for tower, channels in zip(towers, (slice(0, 3), slice(3, 6))):
+        x = tower.norm_pre(tower._pos_embed(tower.patch_embed(pixels[:, channels])))
+        for block in tower.blocks[:-1]:
+            x = block(x)
+        features.append(x[:, tower.num_prefix_tokens :])
+    projector = model.projector
+    gelu = torch.nn.functional.gelu
+    visual = projector.fc3(gelu(projector.fc2(gelu(projector.fc1(torch.cat(features, dim=-1))))))
+    ids = inputs["input_ids"][0]
+    embed = model.language_model.model.embed_tokens
+    slots = torch.zeros(1, 56, visual.shape[-1])
+    sequence = torch.cat([embed(ids[:1])[None], visual, embed(ids[1:])[None], slots, embed(torch.tensor([[2]]))], 1)
+    visible = torch.ones(1, 1, sequence.shape[1], sequence.shape[1], dtype=torch.bool)
+    with torch.no_grad():
+        hidden = model.language_model.model(inputs_embeds=sequence, attention_mask=visible).last_hidden_state
+        full = model.language_model.lm_head(hidden)
+    start = visual.shape[1] + len(ids) - 1
+    expected = full[:, start : start + 56, 256:512]
+    torch.testing.assert_close(logits, expected, atol=1e-5, rtol=0)
+
+
+def test_log_probs_and_entropy_use_the_temperature(tiny_policy, frames):
+    out = tiny_policy.predict(frames, PROMPTS, temperature=1.6, generator=torch.Generator().manual_seed(4))
+    _, logits = logits_for(tiny_policy, frames)
+    scaled = torch.log_softmax(logits / 1.6, dim=-1)
+    slots = out.responses - 256
+    torch.testing.assert_close(out.log_probs, scaled.gather(-1, slots[..., None])[..., 0], atol=1e-6, rtol=0)
+    with torch.no_grad():
+        _, entropy = tiny_policy.log_probs(out.inputs, out.responses, temperature=1.6)
+    expected_entropy = -(scaled.exp() * scaled).sum(-1)
+    torch.testing.assert_close(entropy, expected_entropy, atol=1e-5, rtol=0)
+    unscaled = torch.log_softmax(logits, dim=-1).gather(-1, slots[..., None])[..., 0]
+    assert (unscaled - out.log_probs).abs().max() > 1e-4

@@ -28,12 +28,12 @@ class ActionTokenizer:
         self.n_bins = n_bins
         self.token_begin = vocab_size - n_bins
         edges = torch.linspace(-1.0, 1.0, n_bins, dtype=torch.float64)
-        self.bin_centers = ((edges[:-1] + edges[1:]) / 2.0).float()
+        self.bin_centers = (edges[:-1] + edges[1:]) / 2.0
 
-    def tokens_to_normalized(self, token_ids: torch.Tensor) -> torch.Tensor:
-        """Token ids → normalized values in [-1, 1] (same shape, float32)."""
+    def tokens_to_normalized(self, token_ids: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Token ids → normalized values in [-1, 1] (same shape)."""
         index = (self.vocab_size - token_ids.long() - 1).clamp(0, self.n_bins - 2)
-        return self.bin_centers.to(token_ids.device)[index]
+        return self.bin_centers.to(token_ids.device)[index].to(dtype)
 
     def slot_to_token(self, slot: torch.Tensor) -> torch.Tensor:
         """Index among the ``n_bins`` action logits → token id."""

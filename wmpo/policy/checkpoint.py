@@ -149,15 +149,23 @@ def load_model(
 
 
 def save_model(
-    model: OpenVLAForActionPrediction, path: str | Path, max_shard_bytes: int = 5 * 1024**3, tokenizer=None
+    model: OpenVLAForActionPrediction,
+    path: str | Path,
+    max_shard_bytes: int = 5 * 1024**3,
+    tokenizer=None,
+    state_dict: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Write the released layout: config.json, dataset_statistics.json, sharded safetensors + index, tokenizer."""
+    """Write the released layout: config.json, dataset_statistics.json, sharded safetensors + index, tokenizer.
+
+    ``state_dict`` replaces ``model.state_dict()``, e.g. the full state gathered from FSDP shards on rank 0.
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     model.config.save(path)
     if model.config.norm_stats:
         (path / "dataset_statistics.json").write_text(json.dumps(model.config.norm_stats, indent=2) + "\n")
-    state = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
+    source = model.state_dict() if state_dict is None else state_dict
+    state = {name: tensor.detach().contiguous().cpu() for name, tensor in source.items()}
     shards: list[dict[str, torch.Tensor]] = [{}]
     size = 0
     for name, tensor in state.items():

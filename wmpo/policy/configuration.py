@@ -82,6 +82,9 @@ class OpenVLAConfig:
             raise PolicyConfigError(f"arch_specifier={self.arch_specifier!r}: only '*fused-gelu-mlp' is supported")
         if len(self.timm_model_ids) != 2:
             raise PolicyConfigError(f"timm_model_ids must name two towers, got {self.timm_model_ids}")
+        act_layers = self.extra.get("timm_override_act_layers")
+        if act_layers is not None and any(layer is not None for layer in act_layers):
+            raise PolicyConfigError(f"timm_override_act_layers={act_layers}: activation overrides are not supported")
         if self.vision_overrides is not None and len(self.vision_overrides) != 2:
             raise PolicyConfigError("vision_overrides must hold one dict per tower")
 

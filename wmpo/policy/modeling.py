@@ -23,7 +23,12 @@ STOP_TOKEN_ID = 2
 
 
 class OpenVLAForActionPrediction(nn.Module):
-    """The released policy's modules, named as in its checkpoints."""
+    """The released policy's modules, named as in its checkpoints.
+
+    For FSDP, the sharding units are the towers' timm blocks, the Llama decoder layers, the projector and the root:
+    the forward calls the embedding table, the final norm and the LM head rows directly, so those must stay in
+    the root unit.
+    """
 
     def __init__(self, config: OpenVLAConfig) -> None:
         super().__init__()
@@ -32,6 +37,7 @@ class OpenVLAForActionPrediction(nn.Module):
         llama_config = config.llama_config()
         self.projector = FusedProjector(self.vision_backbone.embed_dim, llama_config.hidden_size)
         self.language_model = LlamaForCausalLM(llama_config)
+        self._rotary_cache: dict = {}
 
     @property
     def num_patches(self) -> int:
@@ -39,7 +45,7 @@ class OpenVLAForActionPrediction(nn.Module):
         return self.vision_backbone.num_patches
 
     def _layout(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Right-aligned text ids with slots and stop appended, their mask, and each row's prompt length."""
+        """Text ids with padding moved to the end and slots + stop appended, their mask, each row's prompt length."""
         batch = input_ids.shape[0]
         device = input_ids.device
         # Stable sort moves padding to the end and keeps token order (left or right padding both work).
@@ -59,6 +65,21 @@ class OpenVLAForActionPrediction(nn.Module):
         text_mask |= slots | stop
         return text, text_mask, slots, prompt_len
 
+    def _rotary(self, length: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotary cos/sin computed in fp32 from the config, whatever dtype the model's buffers were cast to."""
+        key = (length, device, dtype)
+        if key not in self._rotary_cache:
+            llama = self.language_model.config
+            if llama.rope_parameters.get("rope_type", "default") != "default":
+                raise ValueError(f"unsupported rope type {llama.rope_parameters['rope_type']!r} (Llama-2 uses default)")
+            head_dim = getattr(llama, "head_dim", None) or llama.hidden_size // llama.num_attention_heads
+            exponents = torch.arange(0, head_dim, 2, dtype=torch.float32, device=device) / head_dim
+            inv_freq = 1.0 / (llama.rope_parameters["rope_theta"] ** exponents)
+            angles = torch.arange(length, dtype=torch.float32, device=device)[:, None] * inv_freq[None, :]
+            angles = torch.cat([angles, angles], dim=-1)[None]
+            self._rotary_cache = {key: (angles.cos().to(dtype), angles.sin().to(dtype))}
+        return self._rotary_cache[key]
+
     def action_hidden_states(
         self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
@@ -75,7 +96,7 @@ class OpenVLAForActionPrediction(nn.Module):
         mask = torch.cat([text_mask[:, :1], ones, text_mask[:, 1:]], dim=1)
 
         position_ids = torch.arange(embeds.shape[1], device=embeds.device).unsqueeze(0)
-        rotary = llm.rotary_emb(embeds, position_ids=position_ids)
+        rotary = self._rotary(embeds.shape[1], embeds.device, embeds.dtype)
         # Full bidirectional attention; an explicit mask only when some row has padding keys.
         attn_mask = None if bool(mask.all()) else mask[:, None, None, :]
         hidden = embeds
@@ -83,7 +104,7 @@ class OpenVLAForActionPrediction(nn.Module):
             hidden = layer(
                 hidden, attention_mask=attn_mask, position_ids=position_ids, position_embeddings=rotary, is_causal=False
             )
-        first = self.num_patches + prompt_len - 1
+        first = visual.shape[1] + prompt_len - 1
         index = first[:, None] + torch.arange(NUM_ACTION_TOKENS, device=hidden.device)[None, :]
         picked = torch.gather(hidden, 1, index[:, :, None].expand(-1, -1, hidden.shape[-1]))
         return llm.norm(picked)

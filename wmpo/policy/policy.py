@@ -105,7 +105,8 @@ class VLAPolicy:
         log_probs, _ = token_log_probs(logits, slots, temperature)
         responses = self.action_tokenizer.slot_to_token(slots)
         normalized = self.action_tokenizer.tokens_to_normalized(responses).view(-1, ACTION_CHUNK, ACTION_DIM)
-        actions = unnormalize_actions(normalized.cpu().numpy(), self.stats)
+        exact = self.action_tokenizer.tokens_to_normalized(responses.cpu(), torch.float64)
+        actions = unnormalize_actions(exact.view(-1, ACTION_CHUNK, ACTION_DIM).numpy(), self.stats)
         return PolicyOutput(actions, normalized, responses, log_probs, inputs)
 
     def log_probs(
@@ -115,7 +116,11 @@ class VLAPolicy:
         temperature: float = 1.0,
         micro_batch_size: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-token log-probs and entropies (B, 56) of ``responses``, with gradients, in micro-batches."""
+        """Per-token log-probs and entropies (B, 56) of ``responses``, with gradients, in micro-batches.
+
+        The graphs of all micro-batches are kept until the caller's backward; a trainer that must bound memory
+        calls this once per slice and backpropagates each slice's loss.
+        """
         size = responses.shape[0]
         step = micro_batch_size or size
         chosen, entropies = [], []

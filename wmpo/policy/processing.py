@@ -103,6 +103,11 @@ class PromptTokenizer:
         """Token ids of one prompt, BOS first, "▁" last."""
         if instruction not in self._cache:
             ids = list(self.tokenizer(build_prompt(instruction))["input_ids"])
+            if ids[0] != self.tokenizer.bos_token_id:
+                raise ValueError(
+                    f"the policy tokenizer did not start the prompt with BOS (id {self.tokenizer.bos_token_id}); "
+                    "the visual tokens are inserted after it"
+                )
             if ids[-1] != self.space_token_id:
                 ids.append(self.space_token_id)
             self._cache[instruction] = ids

@@ -7,6 +7,7 @@ LayerScale parameters are named ``scale_factor`` (not timm's ``gamma``) as in th
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import timm
@@ -37,19 +38,24 @@ def _rename_layer_scales(model: nn.Module) -> None:
                 setattr(block, name, new)
 
 
-def create_tower(timm_id: str, image_size: int, overrides: dict[str, Any] | None) -> nn.Module:
-    """One timm ViT with its classifier removed, at the given input resolution."""
-    model = timm.create_model(timm_id, pretrained=False, num_classes=0, img_size=image_size, **(overrides or {}))
-    _rename_layer_scales(model)
-    return model
-
-
 def _penultimate_patches(tower: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
     # The last block's output is never used, so it is not computed.
     (features,) = tower.forward_intermediates(
         pixels, indices=[len(tower.blocks) - 2], intermediates_only=True, output_fmt="NLC", stop_early=True
     )
     return features
+
+
+def create_tower(timm_id: str, image_size: int, overrides: dict[str, Any] | None) -> nn.Module:
+    """One timm ViT whose forward returns the second-to-last block's patch tokens (B, patches, dim).
+
+    The forward is replaced rather than called from outside so that the tower's ``__call__`` (and with it any
+    FSDP unit wrapped around the tower) stays on the path.
+    """
+    model = timm.create_model(timm_id, pretrained=False, num_classes=0, img_size=image_size, **(overrides or {}))
+    _rename_layer_scales(model)
+    model.forward = partial(_penultimate_patches, model)
+    return model
 
 
 class FusedVisionBackbone(nn.Module):
@@ -76,9 +82,7 @@ class FusedVisionBackbone(nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(B, 6, H, W) → (B, num_patches, embed_dim)."""
         dino, siglip = torch.split(pixel_values, [3, 3], dim=1)
-        return torch.cat(
-            [_penultimate_patches(self.featurizer, dino), _penultimate_patches(self.fused_featurizer, siglip)], dim=2
-        )
+        return torch.cat([self.featurizer(dino), self.fused_featurizer(siglip)], dim=2)
 
 
 class FusedProjector(nn.Module):
