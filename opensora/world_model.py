@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from opensora.checkpoint_io import load_weights
 from opensora.models.stdit3 import STDiT3, preset
-from opensora.models.vae import FrameVAE, frames_to_video, video_to_frames
+from opensora.models.vae import build_vae, frames_to_video, video_to_frames
 from opensora.schedulers.rflow import RFlow, RFlowConfig, seeded_noise
 
 
@@ -23,7 +22,7 @@ class WorldModelSpec:
     model_path: str | None = None
     """Weights: ema.pt, a .safetensors file or a sharded directory; None = random initialization."""
     vae_preset: str = "sdxl"
-    """VAE architecture when vae_path is None (sdxl or tiny)."""
+    """VAE when vae_path is None: sdxl or tiny (random KL autoencoders) or pixel (exact pixel shuffle)."""
     vae_path: str | None = None
     """diffusers VAE folder; None = random initialization of vae_preset."""
     num_sampling_steps: int = 30
@@ -36,12 +35,14 @@ class WorldModelSpec:
     """Frames per VAE encoder/decoder call."""
     use_cache: bool = True
     """Compute the context frames once per chunk instead of at every denoising step."""
+    use_timestep_transform: bool = True
+    """Resolution shift of the sampling timesteps (must match training; identity at 256×256)."""
 
 
 class WorldModel:
     """STDiT3 + per-frame VAE + rectified-flow sampler."""
 
-    def __init__(self, model: STDiT3, vae: FrameVAE, scheduler: RFlow, spec: WorldModelSpec) -> None:
+    def __init__(self, model: STDiT3, vae: torch.nn.Module, scheduler: RFlow, spec: WorldModelSpec) -> None:
         self.model = model.eval()
         self.vae = vae.eval()
         self.scheduler = scheduler
@@ -54,11 +55,10 @@ class WorldModel:
         model = STDiT3(preset(spec.model_preset))
         if spec.model_path:
             load_weights(model, spec.model_path)
-        if spec.vae_path:
-            vae = FrameVAE.from_pretrained(Path(spec.vae_path), spec.vae_micro_batch)
-        else:
-            vae = FrameVAE.from_config(spec.vae_preset, spec.vae_micro_batch)
-        scheduler = RFlow(RFlowConfig(num_sampling_steps=spec.num_sampling_steps))
+        vae = build_vae(spec.vae_preset, spec.vae_path, spec.vae_micro_batch)
+        scheduler = RFlow(
+            RFlowConfig(num_sampling_steps=spec.num_sampling_steps, use_timestep_transform=spec.use_timestep_transform)
+        )
         return cls(model.to(device, dtype), vae.to(device, dtype), scheduler, spec)
 
     @property

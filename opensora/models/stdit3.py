@@ -77,7 +77,21 @@ class STDiT3Config:
 
 PRESETS: dict[str, STDiT3Config] = {
     "XL/2": STDiT3Config(),
-    "tiny": STDiT3Config(depth=2, hidden_size=64, num_heads=4, caption_channels=32, model_max_length=8),
+    "tiny": STDiT3Config(
+        depth=2, hidden_size=64, num_heads=4, caption_channels=32, model_max_length=8, vae_downsample=4
+    ),
+    # The tiny transformer over the exact pixel-shuffle "VAE" (4×4 pixel blocks as 48 channels). One latent cell per
+    # token keeps the token wider than its input: a narrower token could not carry the noise it must remove.
+    "tiny-pixel": STDiT3Config(
+        depth=2,
+        hidden_size=64,
+        num_heads=4,
+        patch_size=(1, 1, 1),
+        in_channels=48,
+        caption_channels=32,
+        model_max_length=8,
+        vae_downsample=4,
+    ),
 }
 
 

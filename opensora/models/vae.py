@@ -32,7 +32,9 @@ SDXL_VAE_CONFIG = {
 
 TINY_VAE_CONFIG = {
     **SDXL_VAE_CONFIG,
-    "block_out_channels": [8, 16, 16, 16],
+    "down_block_types": ["DownEncoderBlock2D"] * 3,
+    "up_block_types": ["UpDecoderBlock2D"] * 3,
+    "block_out_channels": [8, 16, 16],
     "layers_per_block": 1,
     "norm_num_groups": 4,
     "sample_size": 64,
@@ -114,6 +116,50 @@ class FrameVAE(nn.Module):
         frames = self._frames(latents.to(dtype) / self.scaling_factor)
         decoded = [self.module.decode(chunk).sample for chunk in frames.split(self.micro_batch_size)]
         return self._video(torch.cat(decoded), latents.shape[0])
+
+
+class PixelShuffleVAE(nn.Module):
+    """An exact, parameter-free "autoencoder": ``factor``×``factor`` pixel blocks become channels.
+
+    For CPU experiments where a randomly initialized KL autoencoder would hide what the world model learns:
+    reconstructions are perfect, so errors are the world model's own. Same interface as ``FrameVAE``.
+    """
+
+    scaling_factor = 1.0
+
+    def __init__(self, factor: int = 4) -> None:
+        super().__init__()
+        self.factor = factor
+        self.register_buffer("anchor", torch.zeros(()), persistent=False)  # carries device and dtype
+
+    @property
+    def latent_channels(self) -> int:
+        return 3 * self.factor**2
+
+    @property
+    def downsample(self) -> int:
+        return self.factor
+
+    def encode(self, video: torch.Tensor, generator=None, sample: bool = True) -> torch.Tensor:
+        batch, _, frames = video.shape[:3]
+        flat = video.to(self.anchor.dtype).permute(0, 2, 1, 3, 4).flatten(0, 1)
+        latents = nn.functional.pixel_unshuffle(flat, self.factor)
+        return latents.unflatten(0, (batch, frames)).permute(0, 2, 1, 3, 4)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        batch, _, frames = latents.shape[:3]
+        flat = latents.to(self.anchor.dtype).permute(0, 2, 1, 3, 4).flatten(0, 1)
+        video = nn.functional.pixel_shuffle(flat, self.factor)
+        return video.unflatten(0, (batch, frames)).permute(0, 2, 1, 3, 4)
+
+
+def build_vae(preset: str, path: str | Path | None = None, micro_batch_size: int = 64) -> nn.Module:
+    """A VAE folder when ``path`` is given, else a randomly initialized ``sdxl``/``tiny`` preset or ``pixel``."""
+    if path:
+        return FrameVAE.from_pretrained(path, micro_batch_size)
+    if preset == "pixel":
+        return PixelShuffleVAE()
+    return FrameVAE.from_config(preset, micro_batch_size)
 
 
 def frames_to_video(frames: torch.Tensor) -> torch.Tensor:

@@ -67,7 +67,7 @@ def test_vae_is_per_frame_with_micro_batches():
         latents = vae.encode(video, sample=False)
         single = vae.encode(video[:1, :, 2:3], sample=False)
         decoded = vae.decode(latents)
-    assert latents.shape == (2, 4, 3, 2, 2) and decoded.shape == video.shape
+    assert latents.shape == (2, 4, 3, 4, 4) and decoded.shape == video.shape
     torch.testing.assert_close(latents[:1, :, 2:3], single, atol=1e-5, rtol=0)
 
 

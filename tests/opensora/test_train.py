@@ -1,0 +1,59 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from opensora.checkpoint_io import load_weights
+from opensora.datasets.shards import write_shards
+from opensora.datasets.synthetic import moving_square_episodes
+from opensora.models.stdit3 import STDiT3, preset
+from opensora.train import main, train
+from opensora.training.config import load_config
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    write_shards(moving_square_episodes(6, steps=16, seed=1), root / "shards", max_shard_bytes=100_000)
+    stats = {"synthetic": {"action": {"q01": [-1.0] * 7, "q99": [1.0] * 7}}}
+    (root / "stats.json").write_text(json.dumps(stats))
+    return root
+
+
+def tiny_config(root, output, **overrides):
+    args = [
+        f"data.shards=[{root / 'shards'}]",
+        f"data.stats={root / 'stats.json'}",
+        f"output={output}",
+        "data.batch_size=2",
+        "val_windows=2",
+        "val_sampling_steps=2",
+    ] + [f"{k}={v}" for k, v in overrides.items()]
+    return load_config("configs/world_model/tiny.yaml", args)
+
+
+def test_resumed_run_reaches_the_same_state_as_an_uninterrupted_one(synthetic, tmp_path):
+    train(tiny_config(synthetic, tmp_path / "straight", max_steps=6, ckpt_every=3))
+    train(tiny_config(synthetic, tmp_path / "resumed", max_steps=3, ckpt_every=3))
+    assert (tmp_path / "resumed" / "checkpoints" / "step_0000003" / "ema.safetensors").is_file()
+    train(tiny_config(synthetic, tmp_path / "resumed", max_steps=6, ckpt_every=3))
+    for name in ("model.safetensors", "ema.safetensors"):
+        straight = load_file(tmp_path / "straight" / "checkpoints" / "step_0000006" / name)
+        resumed = load_file(tmp_path / "resumed" / "checkpoints" / "step_0000006" / name)
+        assert straight.keys() == resumed.keys()
+        assert all(torch.equal(straight[k], resumed[k]) for k in straight), name
+    first = load_file(tmp_path / "straight" / "checkpoints" / "step_0000003" / "model.safetensors")
+    assert any(not torch.equal(first[k], straight[k]) for k in straight)
+    # The EMA weights load strictly as world-model weights.
+    load_weights(STDiT3(preset("tiny-pixel")), tmp_path / "straight" / "checkpoints" / "step_0000006" / "ema.safetensors")
+    lines = (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
+    assert any("val/psnr" in line for line in lines)
+    assert (tmp_path / "straight" / "validation" / "step_0000006.png").is_file()
+
+
+def test_dry_run_prints_the_resolved_configuration(capsys):
+    main(["--config", "configs/world_model/train_mimicgen.yaml", "--dry-run", "data.batch_size=2"])
+    out = capsys.readouterr()
+    assert "batch_size: 2" in out.out and "preset: XL/2" in out.out and "eps: 1.0e-15" in out.out
+    assert "OpenX_pretrained" in out.err  # missing files are reported, not fatal
