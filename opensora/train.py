@@ -89,7 +89,8 @@ def wrap(model: STDiT3, cfg: TrainConfig, device: torch.device, world: int) -> t
         for block in model.blocks():
             fully_shard(block, **kwargs)
         return fully_shard(model, **kwargs)
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    device_ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
 
 class MetricLog:
@@ -189,7 +190,14 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         log.write(step, {f"val/{k}": v for k, v in result.items()})
         tqdm.write(f"step {step} validation: " + ", ".join(f"{k} {v:.4f}" for k, v in result.items()))
 
-    progress = tqdm(range(start, cfg.max_steps), initial=start, total=cfg.max_steps, disable=rank != 0, desc="train")
+    progress = tqdm(
+        range(start, cfg.max_steps),
+        initial=start,
+        total=cfg.max_steps,
+        disable=rank != 0,
+        desc="train",
+        mininterval=0.5 if sys.stderr.isatty() else 30.0,
+    )
     window_time, window_start = 0, time.perf_counter()
     for step in progress:
         batch = next(batches)

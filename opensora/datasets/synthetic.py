@@ -1,5 +1,6 @@
-"""A synthetic action-driven video task: a colored square pushed around a gray canvas by the first two action
-dimensions. Small enough to train a tiny world model on a CPU, structured enough that copying the last frame loses."""
+"""A synthetic action-driven video task: a square pushed around a gray canvas by the first two action dimensions,
+red while the last (gripper) dimension is negative and green otherwise. Small enough to train a tiny world model on
+a CPU; copying the last frame loses whenever an action moves or recolors the square."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from opensora.datasets.shards import Episode
 
 
 def moving_square_episode(key: str, steps: int, size: int, rng: np.random.Generator, side: int = 8) -> Episode:
-    """``steps`` actions and ``steps + 1`` frames; each action moves the square by 3·(a0, a1) pixels."""
+    """``steps`` actions and ``steps + 1`` frames; action k moves the square by 2·(a0, a1) pixels and sets its
+    color in frame k+1 from the sign of a6."""
     actions = np.zeros((steps, 7), dtype=np.float32)
     current = rng.uniform(-1, 1, size=7)
     for step in range(steps):
@@ -17,13 +19,15 @@ def moving_square_episode(key: str, steps: int, size: int, rng: np.random.Genera
             current = rng.uniform(-1, 1, size=7)
         actions[step] = current
     position = rng.uniform(0, size - side, size=2)
-    color = np.array([220, 40, 40], dtype=np.uint8)
+    red, green = np.array([220, 40, 40], dtype=np.uint8), np.array([40, 200, 40], dtype=np.uint8)
     video = np.full((steps + 1, size, size, 3), 128, dtype=np.uint8)
+    color = red
     for frame in range(steps + 1):
         row, col = np.round(position).astype(int)
         video[frame, row : row + side, col : col + side] = color
         if frame < steps:
-            position = np.clip(position + 3.0 * actions[frame, :2], 0, size - side)
+            position = np.clip(position + 2.0 * actions[frame, :2], 0, size - side)
+            color = green if actions[frame, 6] >= 0 else red
     return Episode(key, video, actions, {"finish_step": steps, "complete": False})
 
 

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# World model for stack_three from 128 real rollouts (see train_world_model.sh for NNODES / GPUS_PER_NODE / MASTER_ADDR).
+exec bash "$(dirname "$0")/train_world_model.sh" stack_three 128 "$@"

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# World model for three_piece_assembly from 1280 real rollouts (see train_world_model.sh for NNODES / GPUS_PER_NODE / MASTER_ADDR).
+exec bash "$(dirname "$0")/train_world_model.sh" three_piece_assembly 1280 "$@"
