@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 from torch import nn
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
+from opensora.checkpoint_io import format_mismatch, mismatch_report
 from wmpo.policy.configuration import OpenVLAConfig
 from wmpo.policy.modeling import OpenVLAForActionPrediction
 
@@ -58,33 +59,6 @@ def read_tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def compare_shapes(
-    expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]
-) -> tuple[list[str], list[str], list[str]]:
-    """Missing names, unexpected names, and ``name: found vs expected`` shape mismatches."""
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    mismatched = [
-        f"{name}: checkpoint {list(found[name])} vs model {list(expected[name])}"
-        for name in sorted(set(expected) & set(found))
-        if tuple(found[name]) != tuple(expected[name])
-    ]
-    return missing, unexpected, mismatched
-
-
-def _mismatch_message(source: str, missing: list[str], unexpected: list[str], mismatched: list[str]) -> str:
-    def block(title: str, items: list[str]) -> str:
-        shown = "\n    ".join(items[:20]) + (f"\n    ... and {len(items) - 20} more" if len(items) > 20 else "")
-        return f"\n  {title} ({len(items)}):\n    {shown}" if items else ""
-
-    return (
-        f"{source}: checkpoint does not match the model"
-        + block("missing keys", missing)
-        + block("unexpected keys", unexpected)
-        + block("shape mismatches", mismatched)
-    )
-
-
 def model_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
     """Names and shapes of a model's state dict."""
     return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
@@ -105,9 +79,9 @@ def load_state_dict_strict(
 ) -> None:
     """Fill ``model`` (possibly on the meta device) from a checkpoint directory; any key or shape mismatch fails."""
     path = Path(path)
-    missing, unexpected, mismatched = compare_shapes(model_shapes(model), read_tensor_shapes(path))
+    missing, unexpected, mismatched = mismatch_report(model_shapes(model), read_tensor_shapes(path))
     if missing or unexpected or mismatched:
-        raise CheckpointMismatchError(_mismatch_message(str(path), missing, unexpected, mismatched))
+        raise CheckpointMismatchError(format_mismatch(str(path), missing, unexpected, mismatched))
     for tensors in _iter_tensors(path, torch.device(device), dtype):
         model.load_state_dict(tensors, strict=False, assign=True)
 
