@@ -40,7 +40,8 @@ def main() -> None:
     states, frames = sample_initial_states(env, cfg.n, cfg.seed)
     save_initial_states(out, task.name, env.backend, cfg.seed, states, frames)
     env.close()
-    print(f"wrote {len(states)} {task.env_name} states ({env.backend} backend, seed {cfg.seed}) and first frames to {out}")
+    origin = f"{env.backend} backend, seed {cfg.seed}"
+    print(f"wrote {len(states)} {task.env_name} states ({origin}) and first frames to {out}")
 
 
 if __name__ == "__main__":

@@ -34,3 +34,18 @@ def moving_square_episode(key: str, steps: int, size: int, rng: np.random.Genera
 def moving_square_episodes(count: int, steps: int = 24, size: int = 32, seed: int = 0) -> list[Episode]:
     rng = np.random.default_rng(seed)
     return [moving_square_episode(f"episode_{i:05d}", steps, size, rng) for i in range(count)]
+
+
+def success_episode(key: str, steps: int, size: int, rng: np.random.Generator, succeed: bool, side: int = 8) -> Episode:
+    """A randomly moving square that turns green 3 frames before a successful episode's finish_step and stays red
+    in failed ones; frames after finish_step are not recorded (like simulator rollouts that stop at success)."""
+    episode = moving_square_episode(key, steps, size, rng, side)
+    video = episode.video.copy()
+    red = np.array([220, 40, 40], dtype=np.uint8)
+    video[np.all(video == np.array([40, 200, 40], dtype=np.uint8), axis=-1)] = red
+    finish = steps
+    if succeed:
+        finish = int(rng.integers(steps // 2, steps + 1))
+        turned = video[finish - 3 : finish + 1]
+        turned[np.all(turned == red, axis=-1)] = np.array([40, 200, 40], dtype=np.uint8)
+    return Episode(key, video[: finish + 1], episode.actions[:finish], {"finish_step": finish, "complete": succeed})

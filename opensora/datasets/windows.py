@@ -2,8 +2,8 @@
 
 For every start s in [0, finish_step − 8]: frames s−3 … s+8 (indices below 0 repeat frame 0), actions s … s+7,
 normalized on all 7 dimensions with 2·(a − q01)/(q99 − q01) − 1 (no clipping). The sampler is a seeded
-permutation per epoch, split across ranks, that can start at any batch: resuming a run continues with exactly the windows the
-interrupted run would have seen next.
+permutation per epoch, split across ranks, that can start at any batch: a resumed run continues with exactly the
+windows the interrupted run would have seen next.
 """
 
 from __future__ import annotations
