@@ -1,0 +1,43 @@
+import torch
+
+from opensora.world_model import WorldModel, WorldModelSpec
+from wmpo.imagination import ImaginedEnv
+from wmpo.reward import build_reward_model
+
+
+def make_env(threshold, stop_on_success=True):
+    torch.manual_seed(0)
+    wm = WorldModel.build(WorldModelSpec(model_preset="tiny", vae_preset="tiny", num_sampling_steps=2))
+    return ImaginedEnv(wm, build_reward_model("tiny"), threshold, max_steps=24, min_steps=0,
+                       stop_on_success=stop_on_success)
+
+
+def run(env, first, seeds, actions):
+    env.reset(first, seeds)
+    steps = []
+    for chunk in actions:
+        steps.append(env.step(chunk))
+        if bool(steps[-1].done.all()):
+            break
+    return steps
+
+
+def test_horizon_without_success_and_reproducible_frames():
+    env = make_env(threshold=2.0)
+    first = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
+    actions = torch.rand(4, 2, 8, 7) * 2 - 1
+    steps = run(env, first, [1, 2], actions)
+    assert len(steps) == 3 and steps[-1].done.all() and not steps[-1].success.any()
+    assert steps[-1].finish_step.tolist() == [24, 24]  # 1 + 3·8 frames, last index 24
+    again = run(env, first, [1, 2], actions)
+    assert all(torch.equal(a.frames, b.frames) for a, b in zip(steps, again))
+
+
+def test_trajectories_stop_at_their_first_success_window():
+    env = make_env(threshold=-1.0)  # every window counts as success
+    first = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
+    steps = run(env, first, [1, 2], torch.zeros(4, 2, 8, 7))
+    assert len(steps) == 1 and steps[0].success.all() and steps[0].finish_step.tolist() == [7, 7]
+    env = make_env(threshold=-1.0, stop_on_success=False)
+    steps = run(env, first, [1, 2], torch.zeros(4, 2, 8, 7))
+    assert len(steps) == 3 and steps[-1].finish_step.tolist() == [7, 7]  # full horizon, earliest window kept
