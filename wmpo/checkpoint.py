@@ -1,0 +1,66 @@
+"""Trainer checkpoints: ``<output>/checkpoints/iteration_NNNNNN/`` holding ``actor/`` (the policy in the released
+HF layout, loadable by evaluate.sh and ``wmpo.policy.load_policy``), ``trainer.pt`` (optimizer, RNG states, the
+kept-group buffer, data position) and ``state.json`` (iteration). Written into a temporary folder and renamed; the
+oldest beyond ``keep_last`` are removed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wmpo.policy.checkpoint import save_model
+
+PREFIX = "iteration_"
+
+
+def checkpoint_path(output: Path, iteration: int) -> Path:
+    return output / "checkpoints" / f"{PREFIX}{iteration:06d}"
+
+
+def latest_checkpoint(output: Path) -> Path | None:
+    root = output / "checkpoints"
+    done = [p for p in root.glob(f"{PREFIX}*") if p.is_dir() and (p / "state.json").is_file()]
+    return max(done, key=lambda p: int(p.name.removeprefix(PREFIX)), default=None)
+
+
+def rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def save_checkpoint(
+    output: Path, iteration: int, policy, optimizer_state: dict, trainer_state: dict, keep_last: int
+) -> Path:
+    final = checkpoint_path(output, iteration)
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(policy.model, tmp / "actor", tokenizer=policy.prompts.tokenizer)
+    torch.save({"optimizer": optimizer_state, "rng": rng_state(), **trainer_state}, tmp / "trainer.pt")
+    (tmp / "state.json").write_text(json.dumps({"iteration": iteration}) + "\n")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    kept = sorted(
+        (p for p in final.parent.glob(f"{PREFIX}*") if p.is_dir() and not p.name.endswith(".tmp")),
+        key=lambda p: int(p.name.removeprefix(PREFIX)),
+    )
+    for old in kept[: max(0, len(kept) - keep_last)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_trainer_state(path: Path) -> dict:
+    state = torch.load(path / "trainer.pt", map_location="cpu", weights_only=False)
+    state["iteration"] = json.loads((path / "state.json").read_text())["iteration"]
+    return state

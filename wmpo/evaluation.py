@@ -1,0 +1,49 @@
+"""Greedy evaluation of a policy in the real simulator: one episode per initial state, success within max_steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from wmpo.envs.initial_states import InitialStates
+from wmpo.logging import write_video
+from wmpo.policy.policy import VLAPolicy
+from wmpo.tasks import TaskSpec
+
+
+def evaluate_policy(
+    policy: VLAPolicy,
+    task: TaskSpec,
+    states: InitialStates,
+    count: int,
+    workers: int,
+    backend: str,
+    output: Path,
+    videos: int = 4,
+) -> dict:
+    """Success rate over the first ``count`` states; per-episode results (results.json) and mp4s in ``output``."""
+    from wmpo.envs.vector import VectorRunner
+
+    count = min(count, len(states))
+
+    def act(query) -> np.ndarray:
+        return policy.predict(query.frames, query.instructions, do_sample=False).actions
+
+    runner = VectorRunner(task, backend=backend or states.backend, num_workers=min(workers, count))
+    try:
+        episodes = runner.run(states.states[:count], act, state_ids=list(range(count)), progress=True)
+    finally:
+        runner.close()
+    output.mkdir(parents=True, exist_ok=True)
+    records = [
+        {"state_id": ep.state_id, "success": ep.success, "finish_step": ep.finish_step} for ep in episodes
+    ]
+    success_rate = float(np.mean([ep.success for ep in episodes]))
+    (output / "eval_results.json").write_text(json.dumps({"success_rate": success_rate, "episodes": records}, indent=1))
+    for ep in episodes[:videos]:
+        if ep.frames is not None:
+            outcome = "success" if ep.success else "failure"
+            write_video(output / f"real_state{ep.state_id}_{outcome}.mp4", ep.frames, caption=outcome)
+    return {"success_rate": success_rate, "episodes": records}

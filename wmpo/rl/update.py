@@ -1,0 +1,116 @@
+"""One GRPO policy update over a batch of trajectories.
+
+Mini-batches of ``ppo_mini_batch_size`` trajectories, one optimizer step each (in order, no shuffling). A
+trajectory's chunks are processed in slices of ``traj_mini_batch_size`` chunks, each slice's loss weighted by its
+share of the trajectory's valid tokens, so the gradient equals that of the trajectory's token-mean loss while only
+one slice's activations are alive at a time. The mini-batch loss is the mean over its trajectories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from wmpo.policy.modeling import NUM_ACTION_TOKENS
+from wmpo.policy.policy import VLAPolicy
+from wmpo.policy.processing import preprocess_images
+from wmpo.rl.grpo import policy_loss, valid_token_mask
+from wmpo.rollout import Trajectories
+
+
+@dataclass
+class UpdateConfig:
+    temperature: float = 1.6
+    """Temperature of the log-probabilities (the rollout temperature)."""
+    clip_ratio_low: float = 0.2
+    """Lower clip: ratios below 1 − low are clipped."""
+    clip_ratio_high: float = 0.28
+    """Upper clip: ratios above 1 + high are clipped."""
+    entropy_coeff: float = 0.0
+    """Weight of the entropy bonus (0 = off, as released)."""
+    ppo_mini_batch_size: int = 128
+    """Trajectories per optimizer step."""
+    traj_mini_batch_size: int = 8
+    """Chunks per forward/backward slice of a trajectory."""
+    grad_clip: float = 1.0
+    """Global gradient-norm clip."""
+
+
+def slice_inputs(policy: VLAPolicy, batch: Trajectories, row: int, chunks: slice) -> dict[str, torch.Tensor]:
+    """Policy inputs of some chunks of one trajectory, recomputed from the stored frames."""
+    frames = batch.frames[row, chunks]
+    count = frames.shape[0]
+    return {
+        "pixel_values": preprocess_images(frames, policy.image_size, device=policy.device),
+        "input_ids": batch.input_ids[row : row + 1].expand(count, -1).to(policy.device),
+        "attention_mask": batch.attention_mask[row : row + 1].expand(count, -1).to(policy.device),
+    }
+
+
+def update_policy(
+    policy: VLAPolicy,
+    optimizer: torch.optim.Optimizer,
+    batch: Trajectories,
+    advantages: torch.Tensor,
+    cfg: UpdateConfig,
+    autocast=None,
+) -> dict[str, float]:
+    """Run the mini-batch optimizer steps; returns averaged metrics."""
+    from contextlib import nullcontext
+
+    autocast = autocast or nullcontext()
+    model = policy.model
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    totals = {"pg_loss": 0.0, "clip_tokens": 0.0, "kl_tokens": 0.0, "entropy_tokens": 0.0, "tokens": 0.0}
+    grad_norms = []
+    size = len(batch)
+    for start in range(0, size, cfg.ppo_mini_batch_size):
+        rows = list(range(start, min(start + cfg.ppo_mini_batch_size, size)))
+        optimizer.zero_grad(set_to_none=True)
+        for row in rows:
+            width = int(batch.num_chunks[row]) * NUM_ACTION_TOKENS
+            mask = valid_token_mask(batch.finish_step[row : row + 1], width)
+            total = int(mask.sum())
+            if total == 0:
+                continue
+            for first in range(0, int(batch.num_chunks[row]), cfg.traj_mini_batch_size):
+                chunks = slice(first, min(first + cfg.traj_mini_batch_size, int(batch.num_chunks[row])))
+                tokens = slice(chunks.start * NUM_ACTION_TOKENS, chunks.stop * NUM_ACTION_TOKENS)
+                part = mask[:, tokens].to(policy.device)
+                if not bool(part.any()):
+                    continue
+                with autocast:
+                    log_probs, entropy = policy.log_probs(
+                        slice_inputs(policy, batch, row, chunks),
+                        batch.responses[row, chunks].to(policy.device),
+                        temperature=cfg.temperature,
+                    )
+                log_probs, entropy = log_probs.reshape(1, -1).float(), entropy.reshape(1, -1).float()
+                old = batch.old_log_probs[row : row + 1, tokens].to(policy.device)
+                out = policy_loss(
+                    log_probs, old, advantages[row : row + 1].to(policy.device), part,
+                    cfg.clip_ratio_low, cfg.clip_ratio_high, entropy=entropy, entropy_coeff=cfg.entropy_coeff,
+                )
+                share = int(part.sum()) / total
+                (out.loss * share / len(rows)).backward()
+                valid = int(part.sum())
+                totals["pg_loss"] += out.pg_loss * share / len(rows)
+                totals["clip_tokens"] += out.clip_fraction * valid
+                totals["kl_tokens"] += out.approx_kl * valid
+                totals["entropy_tokens"] += out.entropy * valid
+                totals["tokens"] += valid
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        grad_norms.append(float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm))
+        optimizer.step()
+    steps = max(1, len(grad_norms))
+    tokens = max(1.0, totals["tokens"])
+    return {
+        "actor/pg_loss": totals["pg_loss"] / steps,
+        "actor/pg_clipfrac": totals["clip_tokens"] / tokens,
+        "actor/ppo_kl": totals["kl_tokens"] / tokens,
+        "actor/entropy": totals["entropy_tokens"] / tokens,
+        "actor/grad_norm": sum(grad_norms) / steps,
+        "actor/optimizer_steps": len(grad_norms),
+    }

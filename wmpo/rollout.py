@@ -1,0 +1,137 @@
+"""Imagined rollouts of whole groups: the policy and the imagined environment alternate chunk by chunk.
+
+Everything needed to recompute log-probabilities later is kept compactly: the uint8 frame the policy saw at each
+chunk (pixel values are recomputed from it), the prompt ids, and the sampled action tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from wmpo.imagination import ImaginedEnv
+from wmpo.policy.modeling import NUM_ACTION_TOKENS
+from wmpo.policy.policy import VLAPolicy
+
+
+@dataclass
+class Trajectories:
+    """B trajectories (batch dimension first)."""
+
+    frames: torch.Tensor
+    """(B, C, H, W, 3) uint8: the frame the policy saw before each chunk (zeros after the trajectory ended)."""
+    input_ids: torch.Tensor
+    """(B, L) prompt ids."""
+    attention_mask: torch.Tensor
+    """(B, L) prompt mask."""
+    responses: torch.Tensor
+    """(B, C, 56) action token ids (the first action token for chunks never generated)."""
+    old_log_probs: torch.Tensor
+    """(B, C·56) log-probs of the tokens at the rollout temperature (0 for chunks never generated)."""
+    num_chunks: torch.Tensor
+    """(B,) chunks actually generated."""
+    complete: torch.Tensor
+    """(B,) bool."""
+    finish_step: torch.Tensor
+    """(B,) int64."""
+    group: torch.Tensor
+    """(B,) int64 group id (one initial state in one generation round)."""
+    state_id: torch.Tensor
+    """(B,) int64."""
+    videos: torch.Tensor | None = None
+    """(B, T, H, W, 3) uint8 imagined videos, when recorded."""
+
+    def __len__(self) -> int:
+        return int(self.complete.shape[0])
+
+    def select(self, rows: list[int] | torch.Tensor) -> Trajectories:
+        rows = torch.as_tensor(rows, dtype=torch.long)
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return Trajectories(**{k: (v[rows] if v is not None else None) for k, v in fields.items()})
+
+    @staticmethod
+    def concat(parts: list[Trajectories]) -> Trajectories:
+        names = list(Trajectories.__dataclass_fields__)
+        merged = {}
+        for name in names:
+            values = [getattr(p, name) for p in parts]
+            if any(v is None for v in values):
+                merged[name] = None
+                continue
+            if values[0].dim() >= 2 and name in ("frames", "responses", "old_log_probs", "videos"):
+                width = max(v.shape[1] for v in values)
+                values = [_pad_dim1(v, width) for v in values]
+            merged[name] = torch.cat(values)
+        return Trajectories(**merged)
+
+
+def _pad_dim1(tensor: torch.Tensor, width: int) -> torch.Tensor:
+    if tensor.shape[1] == width:
+        return tensor
+    pad = torch.zeros((tensor.shape[0], width - tensor.shape[1], *tensor.shape[2:]), dtype=tensor.dtype)
+    return torch.cat([tensor, pad], dim=1)
+
+
+def imagine_groups(
+    policy: VLAPolicy,
+    env: ImaginedEnv,
+    first_frames: torch.Tensor,
+    state_ids: list[int],
+    group_ids: list[int],
+    n_samples: int,
+    instruction: str,
+    temperature: float,
+    seed: int,
+    record_videos: bool = False,
+) -> Trajectories:
+    """Roll ``n_samples`` trajectories from each first frame (G, H, W, 3) until each finishes."""
+    rows = first_frames.repeat_interleave(n_samples, dim=0)
+    batch = rows.shape[0]
+    seeds = [int(s) for s in np.random.SeedSequence([seed, *state_ids]).generate_state(2 * batch)]
+    env_seeds, policy_seeds = seeds[:batch], seeds[batch:]
+    policy_generators = [torch.Generator(device=policy.device).manual_seed(s) for s in policy_seeds]
+    frame = env.reset(rows, env_seeds)
+    prompt = policy.prompts([instruction] * batch)
+    frames, responses, log_probs = [], [], []
+    videos = [rows[:, None]] if record_videos else None
+    num_chunks = torch.zeros(batch, dtype=torch.long)
+    done = torch.zeros(batch, dtype=torch.bool)
+    token_begin = policy.action_tokenizer.token_begin
+    while not bool(done.all()):
+        active = (~done).nonzero().flatten().tolist()
+        out = policy.predict(
+            frame[active], [instruction] * len(active), do_sample=True, temperature=temperature,
+            generator=[policy_generators[i] for i in active],
+        )
+        chunk_frames = torch.zeros_like(frame)
+        chunk_frames[active] = frame[active]
+        chunk_tokens = torch.full((batch, NUM_ACTION_TOKENS), token_begin, dtype=torch.long)
+        chunk_tokens[active] = out.responses.cpu()
+        chunk_log_probs = torch.zeros(batch, NUM_ACTION_TOKENS)
+        chunk_log_probs[active] = out.log_probs.float().cpu()
+        actions = torch.zeros(batch, *out.normalized_actions.shape[1:])
+        actions[active] = out.normalized_actions.float().cpu()
+        step = env.step(actions)
+        frames.append(chunk_frames)
+        responses.append(chunk_tokens)
+        log_probs.append(chunk_log_probs)
+        num_chunks[active] += 1
+        if record_videos:
+            videos.append(step.frames)
+        frame = torch.where(step.done[:, None, None, None], frame, env.last_frames)
+        done = step.done
+    return Trajectories(
+        frames=torch.stack(frames, dim=1),
+        input_ids=prompt["input_ids"].cpu(),
+        attention_mask=prompt["attention_mask"].cpu(),
+        responses=torch.stack(responses, dim=1),
+        old_log_probs=torch.cat(log_probs, dim=1),
+        num_chunks=num_chunks,
+        complete=step.success.clone(),
+        finish_step=step.finish_step.clone(),
+        group=torch.tensor(group_ids).repeat_interleave(n_samples),
+        state_id=torch.tensor(state_ids).repeat_interleave(n_samples),
+        videos=torch.cat(videos, dim=1) if record_videos else None,
+    )

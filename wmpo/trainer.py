@@ -1,0 +1,312 @@
+"""The WMPO driver loop: imagined rollouts → informative groups → GRPO update → periodic real evaluation.
+
+One iteration: roll ``n_samples`` imagined trajectories from each of ``train_batch_size`` initial states (more rounds
+until enough groups have mixed outcomes; surplus groups wait in a buffer for the next iteration), compute GRPO
+advantages, update the policy, and every ``test_freq`` iterations evaluate greedily in the real simulator.
+Checkpoints carry everything needed to continue the run exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from opensora.world_model import WorldModel, WorldModelSpec
+from wmpo.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
+from wmpo.imagination import ImaginedEnv
+from wmpo.logging import MetricLogger, write_video
+from wmpo.policy import load_policy
+from wmpo.reward.model import build_reward_model, load_reward_model
+from wmpo.rl.group_buffer import GroupBuffer
+from wmpo.rl.grpo import grpo_advantages, informative_groups, token_level_rewards
+from wmpo.rl.update import UpdateConfig, update_policy
+from wmpo.rollout import Trajectories, imagine_groups
+from wmpo.tasks import get_task
+
+log = logging.getLogger("wmpo")
+
+
+@dataclass
+class ImaginationConfig:
+    world_model: WorldModelSpec = field(default_factory=WorldModelSpec)
+    """World-model weights and sampler."""
+    reward_model_path: str | None = None
+    """videomae_<task>.pth; None = a randomly initialized classifier (smoke tests only)."""
+    reward_preset: str = "base"
+    """Reward-model size."""
+    rm_threshold: float | None = None
+    """Success threshold; None = the task's released value."""
+    image_size: int = 256
+    """Frame size of imagination (first frames are resized to it)."""
+    max_steps: int | None = None
+    """Imagined horizon in actions; None = the task's max_steps."""
+    min_steps: int = 100
+    """No success window may end before min_steps + 8 frames."""
+    stop_on_success: bool = True
+    """Stop generating a trajectory at its first success window (False: the released full-horizon behaviour)."""
+
+
+@dataclass
+class EvalConfig:
+    states: int = 128
+    """Evaluation initial states (the first N of the set)."""
+    workers: int = 8
+    """Parallel simulator processes."""
+    backend: str = "auto"
+    """Simulation backend (auto, builtin, mimicgen)."""
+    videos: int = 4
+    """Episodes per evaluation saved as mp4."""
+
+
+@dataclass
+class TrainerConfig:
+    task: str = "square"
+    """Task name (coffee, square, stack_three, three_piece_assembly)."""
+    policy_path: str = "checkpoint_files/SFT_models/square"
+    """Policy checkpoint directory to start from."""
+    initial_states: str = "data_files/initial_states/square"
+    """Initial-state folder (states + first frames) from scripts/make_initial_states.py."""
+    output: str = "outputs/wmpo/run"
+    """Run directory."""
+    seed: int = 0
+    """Seed of the state order and of every rollout."""
+    iterations: int = 100
+    """Policy updates."""
+    train_batch_size: int = 64
+    """Groups (initial states) per update."""
+    n_samples: int = 8
+    """Imagined trajectories per initial state."""
+    accuracy_lower_bound: float = 0.1
+    """Groups with a lower success rate are dropped."""
+    accuracy_upper_bound: float = 0.9
+    """Groups with a higher success rate are dropped."""
+    max_generation_rounds: int = 8
+    """Rounds of generation per iteration before updating with the groups found so far."""
+    rollout_batch_size: int = 16
+    """Initial states imagined together (each with n_samples trajectories)."""
+    temperature: float = 1.6
+    """Sampling temperature of imagined rollouts (and of the log-probs)."""
+    lr: float = 5e-6
+    """AdamW learning rate (used from the first update on)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    update: UpdateConfig = field(default_factory=UpdateConfig)
+    """GRPO update settings."""
+    imagination: ImaginationConfig = field(default_factory=ImaginationConfig)
+    """Imagined environment."""
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+    """Real-simulator evaluation."""
+    test_freq: int = 4
+    """Iterations between real evaluations (0 = never; also run after the last iteration)."""
+    save_freq: int = 1
+    """Iterations between checkpoints (the last iteration is always saved)."""
+    keep_last: int = 3
+    """Checkpoints kept on disk."""
+    resume: str = "auto"
+    """auto (latest checkpoint in output), none, or a checkpoint directory."""
+    device: str = "auto"
+    """cpu, cuda, or auto."""
+    bf16: bool = True
+    """bf16 autocast for the models on CUDA."""
+    video_groups: int = 1
+    """Imagined groups saved as mp4 per iteration."""
+    tensorboard: bool = False
+    """Write TensorBoard event files."""
+    wandb_project: str | None = None
+    """Log to this Weights & Biases project (needs WANDB_API_KEY in the environment)."""
+    create_missing_assets: bool = False
+    """Quickstart: write a tiny random policy and sample initial states when their paths do not exist yet."""
+
+
+def create_missing_assets(cfg: TrainerConfig, task) -> None:
+    """A tiny random policy and a small initial-state set, for runs without released files."""
+    from wmpo.policy.tiny import write_tiny_checkpoint
+
+    if not Path(cfg.policy_path).exists():
+        log.info("writing a tiny random policy to %s", cfg.policy_path)
+        write_tiny_checkpoint(cfg.policy_path, seed=cfg.seed)
+    if not Path(cfg.initial_states).exists():
+        from wmpo.envs.factory import make_env
+        from wmpo.envs.initial_states import sample_initial_states, save_initial_states
+
+        count = max(cfg.evaluation.states, cfg.train_batch_size)
+        log.info("sampling %d %s initial states into %s", count, task.env_name, cfg.initial_states)
+        env = make_env(task.name, backend=cfg.evaluation.backend)
+        states, frames = sample_initial_states(env, count, seed=cfg.seed)
+        save_initial_states(Path(cfg.initial_states), task.name, env.backend, cfg.seed, states, frames)
+        env.close()
+
+
+class Trainer:
+    def __init__(self, cfg: TrainerConfig) -> None:
+        self.cfg = cfg
+        self.task = get_task(cfg.task)
+        self.output = Path(cfg.output)
+        self.output.mkdir(parents=True, exist_ok=True)
+        (self.output / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = torch.device(device)
+        self.autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" and cfg.bf16 else None
+        )
+        if cfg.create_missing_assets:
+            create_missing_assets(cfg, self.task)
+        torch.manual_seed(cfg.seed)
+        self.policy = load_policy(cfg.policy_path, self.task.unnorm_key, device=self.device)
+        self.optimizer = torch.optim.AdamW(
+            [p for p in self.policy.model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        self.env = self._imagined_env()
+        from wmpo.envs.initial_states import load_initial_states
+
+        self.states = load_initial_states(Path(cfg.initial_states), task=self.task.name)
+        self.first_frames = self._resize(torch.from_numpy(self.states.frames))
+        self.buffer = GroupBuffer()
+        self.iteration, self.next_group = 0, 0
+        self.logger = MetricLogger(self.output, cfg.tensorboard, cfg.wandb_project, asdict(cfg))
+        self._maybe_resume()
+
+    # -- construction -----------------------------------------------------------------------------------------------
+
+    def _imagined_env(self) -> ImaginedEnv:
+        icfg = self.cfg.imagination
+        wm = WorldModel.build(icfg.world_model, device=self.device)
+        if icfg.reward_model_path:
+            reward = load_reward_model(icfg.reward_model_path, icfg.reward_preset)
+        else:
+            log.warning("no reward_model_path: using a randomly initialized reward model")
+            reward = build_reward_model(icfg.reward_preset)
+        threshold = icfg.rm_threshold if icfg.rm_threshold is not None else self.task.rm_threshold
+        max_steps = icfg.max_steps or self.task.max_steps
+        return ImaginedEnv(wm, reward.to(self.device), threshold, max_steps, icfg.min_steps, icfg.stop_on_success)
+
+    def _resize(self, frames: torch.Tensor) -> torch.Tensor:
+        size = self.cfg.imagination.image_size
+        if frames.shape[1:3] == (size, size):
+            return frames
+        resized = torch.nn.functional.interpolate(
+            frames.permute(0, 3, 1, 2).float(), size=(size, size), mode="bilinear", antialias=True
+        )
+        return resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+    def _maybe_resume(self) -> None:
+        cfg = self.cfg
+        path = latest_checkpoint(self.output) if cfg.resume == "auto" else None if cfg.resume == "none" else Path(cfg.resume)
+        if path is None:
+            return
+        from wmpo.policy.checkpoint import load_model
+
+        loaded = load_model(path / "actor", device=self.device)
+        self.policy.model.load_state_dict(loaded.state_dict())
+        state = load_trainer_state(path)
+        self.optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.iteration, self.next_group = state["iteration"], state["next_group"]
+        log.info("resumed from %s at iteration %d", path, self.iteration)
+
+    # -- one iteration ----------------------------------------------------------------------------------------------
+
+    def _state_order(self, group: int) -> int:
+        """Initial state of the ``group``-th group: a seeded permutation per pass over the states."""
+        count = len(self.states)
+        epoch, index = divmod(group, count)
+        order = np.random.default_rng([self.cfg.seed, epoch]).permutation(count)
+        return int(order[index])
+
+    def generate(self) -> tuple[Trajectories, dict[str, float]]:
+        """Imagine until ``train_batch_size`` informative groups are available (buffer first)."""
+        cfg = self.cfg
+        kept = self.buffer.take(cfg.train_batch_size)
+        rounds, generated, informative, successes, frames = 0, 0, 0, [], 0
+        start = time.perf_counter()
+        while len(kept) < cfg.train_batch_size and rounds < cfg.max_generation_rounds:
+            rounds += 1
+            for first in range(0, cfg.train_batch_size, cfg.rollout_batch_size):
+                count = min(cfg.rollout_batch_size, cfg.train_batch_size - first)
+                groups = list(range(self.next_group, self.next_group + count))
+                self.next_group += count
+                state_ids = [self._state_order(g) for g in groups]
+                batch = imagine_groups(
+                    self.policy, self.env, self.first_frames[state_ids], state_ids, groups, cfg.n_samples,
+                    self.task.prompt, cfg.temperature, seed=cfg.seed * 1_000_003 + groups[0],
+                    record_videos=generated < cfg.video_groups,
+                )
+                if batch.videos is not None:
+                    self._save_imagined_videos(batch)
+                generated += count
+                frames += int(batch.finish_step.sum()) + len(batch)
+                successes.append(batch.complete.float())
+                keep = informative_groups(batch.complete, batch.group, cfg.accuracy_lower_bound,
+                                          cfg.accuracy_upper_bound)
+                informative += len(keep)
+                kept += [batch.select((batch.group == g).nonzero().flatten()) for g in keep]
+        elapsed = time.perf_counter() - start
+        if len(kept) > cfg.train_batch_size:
+            self.buffer.add(kept[cfg.train_batch_size :])
+            kept = kept[: cfg.train_batch_size]
+        metrics = {
+            "rollout/imagined_success": float(torch.cat(successes).mean()) if successes else float("nan"),
+            "rollout/kept_group_fraction": informative / max(1, generated),
+            "rollout/generation_rounds": rounds,
+            "rollout/groups_kept": len(kept),
+            "rollout/buffered_groups": len(self.buffer),
+            "perf/imagined_frames_per_s": frames / max(elapsed, 1e-9),
+            "time/generate_s": elapsed,
+        }
+        return (Trajectories.concat(kept) if kept else None), metrics
+
+    def _save_imagined_videos(self, batch: Trajectories) -> None:
+        folder = self.output / "videos" / f"iteration_{self.iteration + 1:06d}"
+        for row in range(min(len(batch), self.cfg.n_samples)):
+            end = int(batch.finish_step[row]) + 1
+            outcome = "success" if bool(batch.complete[row]) else "failure"
+            write_video(folder / f"imagined_state{int(batch.state_id[row])}_{row}_{outcome}.mp4",
+                        batch.videos[row, :end].numpy(), caption=f"{outcome} @ {end - 1}")
+
+    def step(self) -> dict[str, float]:
+        cfg = self.cfg
+        batch, metrics = self.generate()
+        if batch is None:
+            log.warning("no informative group found in %d rounds; skipping the update", cfg.max_generation_rounds)
+        else:
+            width = batch.responses.shape[1] * batch.responses.shape[2]
+            scores = token_level_rewards(batch.complete, batch.finish_step, width).sum(dim=1)
+            advantages = grpo_advantages(scores, batch.group)
+            start = time.perf_counter()
+            metrics.update(update_policy(self.policy, self.optimizer, batch, advantages, cfg.update, self.autocast))
+            metrics["time/update_s"] = time.perf_counter() - start
+            metrics["actor/lr"] = self.optimizer.param_groups[0]["lr"]
+        self.iteration += 1
+        last = self.iteration == cfg.iterations
+        if cfg.test_freq and (self.iteration % cfg.test_freq == 0 or last):
+            metrics.update(self.evaluate())
+        if self.device.type == "cuda":
+            metrics["perf/peak_memory_gib"] = torch.cuda.max_memory_allocated(self.device) / 1024**3
+        self.logger.write(self.iteration, metrics)
+        if self.iteration % cfg.save_freq == 0 or last:
+            trainer_state = {"buffer": self.buffer.state_dict(), "next_group": self.next_group}
+            save_checkpoint(self.output, self.iteration, self.policy, self.optimizer.state_dict(), trainer_state,
+                            cfg.keep_last)
+        return metrics
+
+    def evaluate(self) -> dict[str, float]:
+        from wmpo.evaluation import evaluate_policy
+
+        start = time.perf_counter()
+        ecfg = self.cfg.evaluation
+        folder = self.output / "videos" / f"iteration_{self.iteration:06d}"
+        result = evaluate_policy(self.policy, self.task, self.states, ecfg.states, ecfg.workers, ecfg.backend,
+                                 folder, ecfg.videos)
+        return {"eval/success_rate": result["success_rate"], "time/eval_s": time.perf_counter() - start}
+
+    def fit(self) -> None:
+        while self.iteration < self.cfg.iterations:
+            self.step()
+        self.logger.close()
