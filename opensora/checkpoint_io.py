@@ -37,10 +37,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if path.is_dir():
         index = next(iter(sorted(path.glob("*.safetensors.index.json"))), None)
         if index is None:
-            single = sorted(path.glob("*.safetensors"))
+            single = sorted(path.glob("*.safetensors")) or sorted(path.glob("ema.pt")) or sorted(path.glob("*.pt"))
             if len(single) != 1:
-                raise FileNotFoundError(f"{path}: no *.safetensors.index.json and not exactly one .safetensors file")
-            return _clean(load_file(single[0]))
+                raise FileNotFoundError(
+                    f"{path}: no *.safetensors.index.json and not exactly one .safetensors (or ema.pt / .pt) file"
+                )
+            return read_state_dict(single[0])
         state = {}
         for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
             state.update(load_file(path / shard))

@@ -89,3 +89,44 @@ def test_sliced_update_equals_whole_trajectory_update(assets, tmp_path):
         out = policy_loss(log_probs.reshape(1, -1).detach(), old, advantages[row : row + 1], mask)
         if mask.any():
             assert out.loss.item() == pytest.approx(-advantages[row].item(), abs=1e-4)
+
+
+@pytest.mark.sim
+def test_evaluation_reads_trainer_checkpoints_and_collection_feeds_the_world_model(assets, tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from opensora.datasets.shards import index_episodes
+    from opensora.datasets.windows import WindowDataset
+
+    cfg = quickstart_config(assets, iterations=1)
+    cfg.output = str(tmp_path / "run")
+    Trainer(cfg).fit()
+    actor = tmp_path / "run" / "checkpoints" / "iteration_000001" / "actor"
+    common = [f"initial_states={cfg.initial_states}", "states=2", "workers=2", "backend=builtin"]
+    subprocess.run(
+        ["bash", "examples/mimicgen/square/evaluate.sh", str(actor), *common, f"output={tmp_path / 'eval'}"],
+        check=True, capture_output=True,
+    )
+    results = json.loads((tmp_path / "eval" / "eval_results.json").read_text())
+    assert len(results["episodes"]) == 2 and 0.0 <= results["success_rate"] <= 1.0
+    subprocess.run(
+        [sys.executable, "scripts/collect_rollouts.py", "task=square", f"policy_path={actor}", *common,
+         f"output={tmp_path / 'rollouts'}"],
+        check=True, capture_output=True,
+    )
+    episodes = index_episodes(tmp_path / "rollouts")
+    assert len(episodes) == 2 and episodes[0].video.shape[1:] == (256, 256, 3)
+    windows = WindowDataset(episodes, np.full(7, -1, np.float32), np.full(7, 1, np.float32))
+    assert len(windows) == sum(e.finish_step - 7 for e in episodes)
+
+
+def test_released_settings_config_resolves():
+    raw = OmegaConf.load("configs/mimicgen.yaml")
+    raw.pop("hydra")
+    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainerConfig), raw))
+    assert (cfg.train_batch_size, cfg.n_samples, cfg.temperature, cfg.lr) == (64, 8, 1.6, 5e-6)
+    assert (cfg.update.clip_ratio_low, cfg.update.clip_ratio_high, cfg.update.ppo_mini_batch_size) == (0.2, 0.28, 128)
+    assert cfg.imagination.world_model.model_preset == "XL/2" and cfg.imagination.rm_threshold is None

@@ -147,6 +147,8 @@ class Trainer:
     def __init__(self, cfg: TrainerConfig) -> None:
         self.cfg = cfg
         self.task = get_task(cfg.task)
+        if cfg.update.traj_mini_batch_size is None:
+            cfg.update.traj_mini_batch_size = self.task.traj_mini_batch_size
         self.output = Path(cfg.output)
         self.output.mkdir(parents=True, exist_ok=True)
         (self.output / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")

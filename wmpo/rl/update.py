@@ -31,8 +31,8 @@ class UpdateConfig:
     """Weight of the entropy bonus (0 = off, as released)."""
     ppo_mini_batch_size: int = 128
     """Trajectories per optimizer step."""
-    traj_mini_batch_size: int = 8
-    """Chunks per forward/backward slice of a trajectory."""
+    traj_mini_batch_size: int | None = None
+    """Chunks per forward/backward slice of a trajectory; None = the task's released value."""
     grad_clip: float = 1.0
     """Global gradient-norm clip."""
 
@@ -75,8 +75,9 @@ def update_policy(
             total = int(mask.sum())
             if total == 0:
                 continue
-            for first in range(0, int(batch.num_chunks[row]), cfg.traj_mini_batch_size):
-                chunks = slice(first, min(first + cfg.traj_mini_batch_size, int(batch.num_chunks[row])))
+            step = cfg.traj_mini_batch_size or int(batch.num_chunks[row])
+            for first in range(0, int(batch.num_chunks[row]), step):
+                chunks = slice(first, min(first + step, int(batch.num_chunks[row])))
                 tokens = slice(chunks.start * NUM_ACTION_TOKENS, chunks.stop * NUM_ACTION_TOKENS)
                 part = mask[:, tokens].to(policy.device)
                 if not bool(part.any()):

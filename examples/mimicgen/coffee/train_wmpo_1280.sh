@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# WMPO on coffee with the world model fine-tuned on 1280 real rollouts (released settings).
+exec bash "$(dirname "$0")/../train_wmpo.sh" coffee 1280 "$@"

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# WMPO on three_piece_assembly with the world model fine-tuned on 128 real rollouts (released settings).
+exec bash "$(dirname "$0")/../train_wmpo.sh" three_piece_assembly 128 "$@"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# WMPO on one MimicGen task with the released settings (configs/mimicgen.yaml).
+#   bash examples/mimicgen/train_wmpo.sh <task> <budget> [key=value ...]
+# Needs: checkpoint_files/SFT_models/<task>, world_models/<task>/P_<budget>, world_models/vae,
+# reward_models/videomae_<task>.pth (python download_hf.py --what sft,world_model,vae,reward_model ...) and
+# data_files/initial_states/<task> (python scripts/make_initial_states.py task=<task> n=128).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+TASK=${1:?usage: train_wmpo.sh <task> <budget> [key=value ...]}
+BUDGET=${2:?usage: train_wmpo.sh <task> <budget> [key=value ...]}
+shift 2
+export TOKENIZERS_PARALLELISM=true PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True MUJOCO_GL=${MUJOCO_GL:-egl}
+NUM_NODES=${NUM_NODES:-1}
+NUM_GPUS_PER_NODE=${NUM_GPUS_PER_NODE:-1}
+if (( NUM_NODES * NUM_GPUS_PER_NODE > 1 )); then
+  echo "note: this trainer runs on one device; NUM_NODES x NUM_GPUS_PER_NODE = $((NUM_NODES * NUM_GPUS_PER_NODE)) is not used yet" >&2
+fi
+exec python -m wmpo.train --config-name mimicgen \
+  task="$TASK" \
+  policy_path="checkpoint_files/SFT_models/$TASK" \
+  initial_states="data_files/initial_states/$TASK" \
+  output="outputs/wmpo/${TASK}_wmpo_${BUDGET}" \
+  imagination.world_model.model_path="checkpoint_files/world_models/$TASK/P_$BUDGET" \
+  imagination.reward_model_path="checkpoint_files/reward_models/videomae_$TASK.pth" \
+  "$@"

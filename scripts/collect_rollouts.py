@@ -1,0 +1,90 @@
+"""Collect the real-rollout budget: roll the policy (sampling at temperature 1.6) in the simulator over the initial
+states for ``epochs`` passes and write episode shards in the world-model training format (P = states × epochs).
+
+    python scripts/collect_rollouts.py task=square policy_path=checkpoint_files/SFT_models/square epochs=1 \\
+        output=data_files/example_rollouts/square_128_demos
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from opensora.datasets.shards import Episode, write_shards
+from wmpo.cli import parse_config
+from wmpo.envs.initial_states import load_initial_states
+from wmpo.envs.vector import VectorRunner
+from wmpo.policy import load_policy
+from wmpo.tasks import get_task
+
+
+@dataclass
+class Config:
+    task: str = "square"
+    """Task."""
+    policy_path: str = "checkpoint_files/SFT_models/square"
+    """Policy directory."""
+    initial_states: str | None = None
+    """Initial-state folder; default data_files/initial_states/<task>."""
+    states: int = 128
+    """Initial states per pass."""
+    epochs: int = 1
+    """Passes over the states (P = states × epochs)."""
+    temperature: float = 1.6
+    """Sampling temperature."""
+    seed: int = 0
+    """Seed of the policy sampling."""
+    workers: int = 8
+    """Parallel simulator processes."""
+    backend: str = "auto"
+    """Simulation backend."""
+    output: str = "data_files/example_rollouts/square_128_demos"
+    """Shard folder."""
+    device: str = "auto"
+    """cpu, cuda or auto."""
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cfg = parse_config(Config, doc=__doc__)
+    task = get_task(cfg.task)
+    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    policy = load_policy(cfg.policy_path, task.unnorm_key, device=device)
+    states = load_initial_states(Path(cfg.initial_states or f"data_files/initial_states/{task.name}"), task=task.name)
+    count = min(cfg.states, len(states))
+    runner = VectorRunner(task, backend=cfg.backend, num_workers=min(cfg.workers, count))
+    episodes = []
+    try:
+        for epoch in range(cfg.epochs):
+            generators: dict[int, torch.Generator] = {}
+
+            def act(query, epoch=epoch, generators=generators) -> np.ndarray:
+                for episode in query.episode_ids:
+                    if episode not in generators:
+                        seed = int(np.random.SeedSequence([cfg.seed, epoch, episode]).generate_state(1)[0])
+                        generators[episode] = torch.Generator(device=policy.device).manual_seed(seed)
+                out = policy.predict(query.frames, query.instructions, do_sample=True, temperature=cfg.temperature,
+                                     generator=[generators[e] for e in query.episode_ids])
+                return out.actions
+
+            results = runner.run(states.states[:count], act, state_ids=list(range(count)))
+            for result in results:
+                meta = {"finish_step": result.finish_step, "complete": result.success, "state_id": result.state_id,
+                        "epoch": epoch}
+                episodes.append(Episode(f"e{epoch:03d}_s{result.state_id:05d}", result.frames, result.actions, meta))
+    finally:
+        runner.close()
+    paths = write_shards(episodes, cfg.output)
+    success = float(np.mean([e.meta["complete"] for e in episodes]))
+    summary = {"episodes": len(episodes), "success_rate": success, "shards": [str(p) for p in paths]}
+    (Path(cfg.output) / "collection.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"wrote {len(episodes)} episodes ({success:.2f} successful) to {cfg.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Greedy evaluation of a policy checkpoint in the real simulator.
+
+    python -m wmpo.evaluate task=square policy_path=checkpoint_files/WMPO_models/square/P_128 states=128 workers=8
+Writes eval_results.json (success rate, per-episode outcome and finish step) and a few mp4s to ``output``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from wmpo.cli import parse_config
+from wmpo.envs.initial_states import load_initial_states
+from wmpo.evaluation import evaluate_policy
+from wmpo.policy import load_policy
+from wmpo.tasks import get_task
+
+
+@dataclass
+class Config:
+    task: str = "square"
+    """Task to evaluate on."""
+    policy_path: str = "checkpoint_files/WMPO_models/square/P_128"
+    """Policy directory (released layout, or a trainer checkpoint's actor/ folder)."""
+    initial_states: str | None = None
+    """Initial-state folder; default data_files/initial_states/<task>."""
+    states: int = 128
+    """Episodes (the first N initial states)."""
+    workers: int = 8
+    """Parallel simulator processes."""
+    backend: str = "auto"
+    """Simulation backend (auto, builtin, mimicgen)."""
+    output: str | None = None
+    """Result folder; default outputs/eval/<task>."""
+    videos: int = 8
+    """Episodes saved as mp4."""
+    device: str = "auto"
+    """cpu, cuda or auto."""
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cfg = parse_config(Config, doc=__doc__)
+    task = get_task(cfg.task)
+    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    policy = load_policy(cfg.policy_path, task.unnorm_key, device=device, dtype=dtype)
+    states = load_initial_states(Path(cfg.initial_states or f"data_files/initial_states/{task.name}"), task=task.name)
+    output = Path(cfg.output or f"outputs/eval/{task.name}")
+    result = evaluate_policy(policy, task, states, cfg.states, cfg.workers, cfg.backend, output, cfg.videos)
+    print(f"{task.env_name}: success rate {result['success_rate']:.3f} over {len(result['episodes'])} episodes "
+          f"({output / 'eval_results.json'})")
+
+
+if __name__ == "__main__":
+    main()
