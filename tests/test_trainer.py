@@ -130,3 +130,38 @@ def test_released_settings_config_resolves():
     assert (cfg.train_batch_size, cfg.n_samples, cfg.temperature, cfg.lr) == (64, 8, 1.6, 5e-6)
     assert (cfg.update.clip_ratio_low, cfg.update.clip_ratio_high, cfg.update.ppo_mini_batch_size) == (0.2, 0.28, 128)
     assert cfg.imagination.world_model.model_preset == "XL/2" and cfg.imagination.rm_threshold is None
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_two_fsdp2_ray_workers_update_like_one_process(assets, tmp_path):
+    from dataclasses import asdict
+
+    from wmpo.distributed.worker_group import WorkerGroup
+    from wmpo.rl.grpo import grpo_advantages
+    from wmpo.workers.policy_worker import PolicyWorker
+
+    cfg = quickstart_config(assets, iterations=0)
+    cfg.output = str(tmp_path / "single")
+    trainer = Trainer(cfg)
+    initial = state(trainer)
+    batch, _ = trainer.generate()
+    size = len(batch) - len(batch) % 2
+    assert size >= 2
+    batch = batch.select(list(range(size)))
+    cfg.update.ppo_mini_batch_size = size  # one optimizer step over the whole batch in both runs
+    advantages = grpo_advantages(batch.complete.float() * 5.0, batch.group)
+    update_policy(trainer.policy, trainer.optimizer, batch, advantages, cfg.update)
+    single = state(trainer)
+
+    group = WorkerGroup(PolicyWorker, 2, use_gpu=False, cpus_per_worker=1.0, config=asdict(cfg))
+    try:
+        rows = [list(range(0, size // 2)), list(range(size // 2, size))]
+        group.call_each("update", [(batch.select(r), advantages[r]) for r in rows])
+        sharded = group.call_all("full_state")[0]["model"]
+    finally:
+        group.shutdown()
+    moved = max((single[k].float() - initial[k].float()).abs().max().item() for k in single)
+    differs = max((sharded[k].float() - single[k].float()).abs().max().item() for k in single)
+    print(f"largest parameter change {moved:.2e}; largest difference FSDP2 x2 vs one process {differs:.2e}")
+    assert moved > 1e-5 and differs <= 1e-5

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from wmpo.distributed.collectives import any_true
 from wmpo.imagination import ImaginedEnv
 from wmpo.policy.modeling import NUM_ACTION_TOKENS
 from wmpo.policy.policy import VLAPolicy
@@ -99,8 +100,12 @@ def imagine_groups(
     num_chunks = torch.zeros(batch, dtype=torch.long)
     done = torch.zeros(batch, dtype=torch.bool)
     token_begin = policy.action_tokenizer.token_begin
-    while not bool(done.all()):
+    while any_true(not bool(done.all())):
         active = (~done).nonzero().flatten().tolist()
+        if not active:
+            # Other ranks are still imagining; a sharded policy needs every rank in each forward.
+            policy.predict(frame[:1], [instruction], do_sample=False)
+            continue
         out = policy.predict(
             frame[active], [instruction] * len(active), do_sample=True, temperature=temperature,
             generator=[policy_generators[i] for i in active],

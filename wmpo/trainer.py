@@ -124,6 +124,20 @@ class TrainerConfig:
     """Quickstart: write a tiny random policy and sample initial states when their paths do not exist yet."""
 
 
+def build_imagined_env(cfg: TrainerConfig, task, device: torch.device) -> ImaginedEnv:
+    """World model, VAE and reward model of the configuration, on ``device``."""
+    icfg = cfg.imagination
+    wm = WorldModel.build(icfg.world_model, device=device)
+    if icfg.reward_model_path:
+        reward = load_reward_model(icfg.reward_model_path, icfg.reward_preset)
+    else:
+        log.warning("no reward_model_path: using a randomly initialized reward model")
+        reward = build_reward_model(icfg.reward_preset)
+    threshold = icfg.rm_threshold if icfg.rm_threshold is not None else task.rm_threshold
+    max_steps = icfg.max_steps or task.max_steps
+    return ImaginedEnv(wm, reward.to(device), threshold, max_steps, icfg.min_steps, icfg.stop_on_success)
+
+
 def create_missing_assets(cfg: TrainerConfig, task) -> None:
     """A tiny random policy and a small initial-state set, for runs without released files."""
     from wmpo.policy.tiny import write_tiny_checkpoint
@@ -164,7 +178,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             [p for p in self.policy.model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
         )
-        self.env = self._imagined_env()
+        self.env = build_imagined_env(cfg, self.task, self.device)
         from wmpo.envs.initial_states import load_initial_states
 
         self.states = load_initial_states(Path(cfg.initial_states), task=self.task.name)
@@ -175,18 +189,6 @@ class Trainer:
         self._maybe_resume()
 
     # -- construction -----------------------------------------------------------------------------------------------
-
-    def _imagined_env(self) -> ImaginedEnv:
-        icfg = self.cfg.imagination
-        wm = WorldModel.build(icfg.world_model, device=self.device)
-        if icfg.reward_model_path:
-            reward = load_reward_model(icfg.reward_model_path, icfg.reward_preset)
-        else:
-            log.warning("no reward_model_path: using a randomly initialized reward model")
-            reward = build_reward_model(icfg.reward_preset)
-        threshold = icfg.rm_threshold if icfg.rm_threshold is not None else self.task.rm_threshold
-        max_steps = icfg.max_steps or self.task.max_steps
-        return ImaginedEnv(wm, reward.to(self.device), threshold, max_steps, icfg.min_steps, icfg.stop_on_success)
 
     def _resize(self, frames: torch.Tensor) -> torch.Tensor:
         size = self.cfg.imagination.image_size

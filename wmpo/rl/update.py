@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from wmpo.distributed.collectives import global_max, global_sum, world_size
 from wmpo.policy.modeling import NUM_ACTION_TOKENS
 from wmpo.policy.policy import VLAPolicy
 from wmpo.policy.processing import preprocess_images
@@ -48,6 +49,22 @@ def slice_inputs(policy: VLAPolicy, batch: Trajectories, row: int, chunks: slice
     }
 
 
+def _slices(batch: Trajectories, rows: list[int], step: int | None) -> list[tuple[int, slice, int, int]]:
+    """(row, chunk range, valid tokens in the range, valid tokens of the row) for every slice with work."""
+    work = []
+    for row in rows:
+        chunks_total = int(batch.num_chunks[row])
+        mask = valid_token_mask(batch.finish_step[row : row + 1], chunks_total * NUM_ACTION_TOKENS)
+        total = int(mask.sum())
+        width = step or chunks_total
+        for first in range(0, chunks_total, width):
+            chunks = slice(first, min(first + width, chunks_total))
+            valid = int(mask[:, chunks.start * NUM_ACTION_TOKENS : chunks.stop * NUM_ACTION_TOKENS].sum())
+            if valid:
+                work.append((row, chunks, valid, total))
+    return work
+
+
 def update_policy(
     policy: VLAPolicy,
     optimizer: torch.optim.Optimizer,
@@ -56,62 +73,69 @@ def update_policy(
     cfg: UpdateConfig,
     autocast=None,
 ) -> dict[str, float]:
-    """Run the mini-batch optimizer steps; returns averaged metrics."""
+    """Run the mini-batch optimizer steps; returns averaged metrics.
+
+    Under data parallelism each rank holds its share of the trajectories; a global mini-batch is
+    ``ppo_mini_batch_size`` trajectories over all ranks. Ranks run the same number of forward/backward passes (idle
+    ranks pass a zero-weight slice) because sharded parameters are gathered collectively.
+    """
     from contextlib import nullcontext
 
     autocast = autocast or nullcontext()
+    world = world_size()
     model = policy.model
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     totals = {"pg_loss": 0.0, "clip_tokens": 0.0, "kl_tokens": 0.0, "entropy_tokens": 0.0, "tokens": 0.0}
     grad_norms = []
-    size = len(batch)
-    for start in range(0, size, cfg.ppo_mini_batch_size):
-        rows = list(range(start, min(start + cfg.ppo_mini_batch_size, size)))
+    local_batch = max(1, cfg.ppo_mini_batch_size // world)
+    steps = global_max(-(-len(batch) // local_batch))
+    for index in range(steps):
+        rows = list(range(index * local_batch, min((index + 1) * local_batch, len(batch))))
+        trajectories = global_sum(len(rows))
+        work = _slices(batch, rows, cfg.traj_mini_batch_size)
+        passes = global_max(len(work))
         optimizer.zero_grad(set_to_none=True)
-        for row in rows:
-            width = int(batch.num_chunks[row]) * NUM_ACTION_TOKENS
-            mask = valid_token_mask(batch.finish_step[row : row + 1], width)
-            total = int(mask.sum())
-            if total == 0:
-                continue
-            step = cfg.traj_mini_batch_size or int(batch.num_chunks[row])
-            for first in range(0, int(batch.num_chunks[row]), step):
-                chunks = slice(first, min(first + step, int(batch.num_chunks[row])))
-                tokens = slice(chunks.start * NUM_ACTION_TOKENS, chunks.stop * NUM_ACTION_TOKENS)
-                part = mask[:, tokens].to(policy.device)
-                if not bool(part.any()):
-                    continue
-                with autocast:
-                    log_probs, entropy = policy.log_probs(
-                        slice_inputs(policy, batch, row, chunks),
-                        batch.responses[row, chunks].to(policy.device),
-                        temperature=cfg.temperature,
-                    )
-                log_probs, entropy = log_probs.reshape(1, -1).float(), entropy.reshape(1, -1).float()
-                old = batch.old_log_probs[row : row + 1, tokens].to(policy.device)
-                out = policy_loss(
-                    log_probs, old, advantages[row : row + 1].to(policy.device), part,
-                    cfg.clip_ratio_low, cfg.clip_ratio_high, entropy=entropy, entropy_coeff=cfg.entropy_coeff,
+        for number in range(passes):
+            idle = number >= len(work)
+            row, chunks, valid, total = work[number] if not idle else (0, slice(0, 1), 0, 1)
+            tokens = slice(chunks.start * NUM_ACTION_TOKENS, chunks.stop * NUM_ACTION_TOKENS)
+            with autocast:
+                log_probs, entropy = policy.log_probs(
+                    slice_inputs(policy, batch, row, chunks),
+                    batch.responses[row, chunks].to(policy.device),
+                    temperature=cfg.temperature,
                 )
-                share = int(part.sum()) / total
-                (out.loss * share / len(rows)).backward()
-                valid = int(part.sum())
-                totals["pg_loss"] += out.pg_loss * share / len(rows)
-                totals["clip_tokens"] += out.clip_fraction * valid
-                totals["kl_tokens"] += out.approx_kl * valid
-                totals["entropy_tokens"] += out.entropy * valid
-                totals["tokens"] += valid
+            log_probs, entropy = log_probs.reshape(1, -1).float(), entropy.reshape(1, -1).float()
+            if idle:
+                (log_probs.sum() * 0.0).backward()
+                continue
+            mask = valid_token_mask(batch.finish_step[row : row + 1], tokens.stop)[:, tokens].to(policy.device)
+            old = batch.old_log_probs[row : row + 1, tokens].to(policy.device)
+            out = policy_loss(
+                log_probs, old, advantages[row : row + 1].to(policy.device), mask,
+                cfg.clip_ratio_low, cfg.clip_ratio_high, entropy=entropy, entropy_coeff=cfg.entropy_coeff,
+            )
+            # Token mean of the trajectory (share of its valid tokens), mean over the global mini-batch
+            # (gradients are averaged over the ranks).
+            weight = valid / total * world / trajectories
+            (out.loss * weight).backward()
+            totals["pg_loss"] += out.pg_loss * valid / total / trajectories
+            totals["clip_tokens"] += out.clip_fraction * valid
+            totals["kl_tokens"] += out.approx_kl * valid
+            totals["entropy_tokens"] += out.entropy * valid
+            totals["tokens"] += valid
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         grad_norms.append(float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm))
         optimizer.step()
-    steps = max(1, len(grad_norms))
+    totals = {key: global_sum(value) for key, value in totals.items()}
+    count = max(1, len(grad_norms))
     tokens = max(1.0, totals["tokens"])
     return {
-        "actor/pg_loss": totals["pg_loss"] / steps,
+        "actor/pg_loss": totals["pg_loss"] / count,
         "actor/pg_clipfrac": totals["clip_tokens"] / tokens,
         "actor/ppo_kl": totals["kl_tokens"] / tokens,
         "actor/entropy": totals["entropy_tokens"] / tokens,
-        "actor/grad_norm": sum(grad_norms) / steps,
+        "actor/grad_norm": sum(grad_norms) / count,
         "actor/optimizer_steps": len(grad_norms),
     }

@@ -1,0 +1,1 @@
+"""Ray worker groups and the collective helpers the workers use."""

@@ -1,0 +1,92 @@
+"""A Ray worker group: N actors of one class placed with a placement group (one bundle per GPU, or CPU bundles on
+a machine without GPUs), joined by a torch.distributed process group (NCCL on GPU, gloo on CPU).
+
+Dispatch is explicit: ``call_all`` sends the same arguments to every worker (one-to-all), ``call_each`` sends
+worker i its own shard (data-parallel split); results come back as a list in rank order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+log = logging.getLogger("wmpo")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return int(sock.getsockname()[1])
+
+
+def init_process_group(rank: int, world_size: int, master_addr: str, master_port: int, use_gpu: bool) -> None:
+    """Join the workers' torch.distributed group (called inside each worker)."""
+    import torch
+    import torch.distributed as dist
+
+    os.environ.update({"MASTER_ADDR": master_addr, "MASTER_PORT": str(master_port),
+                       "RANK": str(rank), "WORLD_SIZE": str(world_size)})
+    if use_gpu:
+        torch.cuda.set_device(0)  # Ray exposes each worker's GPU as device 0
+    dist.init_process_group("nccl" if use_gpu else "gloo", rank=rank, world_size=world_size)
+
+
+class WorkerGroup:
+    """``num_workers`` Ray actors of ``worker_cls``; the constructor receives rank, world size and rendezvous."""
+
+    def __init__(
+        self,
+        worker_cls: type,
+        num_workers: int,
+        use_gpu: bool,
+        cpus_per_worker: float = 1.0,
+        runtime_env: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
+        import ray
+        from ray.util.placement_group import placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, logging_level=logging.WARNING, runtime_env=runtime_env or {})
+        bundle = {"CPU": cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
+        self.placement = placement_group([dict(bundle) for _ in range(num_workers)], strategy="PACK")
+        ray.get(self.placement.ready(), timeout=600)
+        master_addr, master_port = ray.util.get_node_ip_address(), free_port()
+        remote_cls = ray.remote(num_cpus=cpus_per_worker, num_gpus=1 if use_gpu else 0)(worker_cls)
+        self.workers = [
+            remote_cls.options(
+                scheduling_strategy=PlacementGroupSchedulingStrategy(self.placement, placement_group_bundle_index=i)
+            ).remote(rank=i, world_size=num_workers, master_addr=master_addr, master_port=master_port,
+                     use_gpu=use_gpu, **kwargs)
+            for i in range(num_workers)
+        ]
+        self.call_all("ready")
+        log.info("%d %s workers ready (%s)", num_workers, worker_cls.__name__, "GPU" if use_gpu else "CPU")
+
+    def __len__(self) -> int:
+        return len(self.workers)
+
+    def call_all(self, method: str, *args: Any, **kwargs: Any) -> list:
+        import ray
+
+        return ray.get([getattr(w, method).remote(*args, **kwargs) for w in self.workers])
+
+    def call_each(self, method: str, shards: Sequence[Any], **kwargs: Any) -> list:
+        import ray
+
+        if len(shards) != len(self.workers):
+            raise ValueError(f"{len(shards)} shards for {len(self.workers)} workers")
+        return ray.get([getattr(w, method).remote(shard, **kwargs) for w, shard in zip(self.workers, shards)])
+
+    def shutdown(self) -> None:
+        import ray
+        from ray.util.placement_group import remove_placement_group
+
+        for worker in self.workers:
+            ray.kill(worker)
+        remove_placement_group(self.placement)
+        self.workers = []

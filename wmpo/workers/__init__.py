@@ -1,0 +1,1 @@
+"""Ray worker classes."""

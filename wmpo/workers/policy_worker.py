@@ -1,0 +1,63 @@
+"""The colocated worker: a shard of the FSDP2-sharded policy plus full copies of the world model and the reward
+model (the released placement). Every method that touches the policy is collective: the driver calls it on all
+workers at once."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from omegaconf import OmegaConf
+
+from wmpo.distributed.worker_group import init_process_group
+from wmpo.rollout import Trajectories, imagine_groups
+
+
+class PolicyWorker:
+    def __init__(self, rank: int, world_size: int, master_addr: str, master_port: int, use_gpu: bool, config: dict):
+        from wmpo.policy import load_policy
+        from wmpo.policy.parallelize import shard_policy
+        from wmpo.tasks import get_task
+        from wmpo.trainer import TrainerConfig, build_imagined_env
+
+        logging.basicConfig(level=logging.INFO, format=f"[worker {rank}] %(levelname)s %(message)s")
+        init_process_group(rank, world_size, master_addr, master_port, use_gpu)
+        self.rank = rank
+        self.cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainerConfig), config))
+        self.task = get_task(self.cfg.task)
+        self.device = torch.device("cuda" if use_gpu else "cpu")
+        torch.manual_seed(self.cfg.seed)
+        self.policy = load_policy(self.cfg.policy_path, self.task.unnorm_key, device=self.device)
+        shard_policy(self.policy.model, bf16=use_gpu and self.cfg.bf16)
+        params = [p for p in self.policy.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        self.env = build_imagined_env(self.cfg, self.task, self.device)
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_gpu and self.cfg.bf16 else None
+
+    def ready(self) -> bool:
+        return True
+
+    def generate(self, shard: dict) -> Trajectories:
+        return imagine_groups(
+            self.policy, self.env, shard["first_frames"], shard["state_ids"], shard["group_ids"],
+            self.cfg.n_samples, self.task.prompt, self.cfg.temperature, shard["seed"], shard["record_videos"],
+        )
+
+    def update(self, shard: tuple[Trajectories, torch.Tensor]) -> dict[str, float]:
+        from wmpo.rl.update import update_policy
+
+        batch, advantages = shard
+        return update_policy(self.policy, self.optimizer, batch, advantages, self.cfg.update, self.autocast)
+
+    def full_state(self) -> dict | None:
+        """Full model and optimizer states (gathered; returned by rank 0 only)."""
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_model_state_dict,
+            get_optimizer_state_dict,
+        )
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        model_state = get_model_state_dict(self.policy.model, options=options)
+        optimizer_state = get_optimizer_state_dict(self.policy.model, self.optimizer, options=options)
+        return {"model": model_state, "optimizer": optimizer_state} if self.rank == 0 else None
