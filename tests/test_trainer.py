@@ -30,7 +30,7 @@ def assets(tmp_path_factory):
 
 
 def state(trainer):
-    return {k: v.clone() for k, v in trainer.policy.model.state_dict().items()}
+    return {k: v.clone() for k, v in trainer.backend.policy.model.state_dict().items()}
 
 
 @pytest.mark.sim
@@ -62,11 +62,11 @@ def test_sliced_update_equals_whole_trajectory_update(assets, tmp_path):
     advantages = torch.linspace(-1, 1, len(batch))
 
     def gradients(traj_chunks):
-        model = trainer.policy.model
+        model = trainer.backend.policy.model
         model.zero_grad(set_to_none=True)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # step() leaves the weights as they are
         cfg = UpdateConfig(ppo_mini_batch_size=len(batch), traj_mini_batch_size=traj_chunks, grad_clip=1e9)
-        update_policy(trainer.policy, optimizer, batch, advantages, cfg)
+        update_policy(trainer.backend.policy, optimizer, batch, advantages, cfg)
         return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
     sliced, whole = gradients(1), gradients(100)
@@ -78,8 +78,8 @@ def test_sliced_update_equals_whole_trajectory_update(assets, tmp_path):
     losses = []
     for row in range(len(batch)):
         chunks = slice(0, int(batch.num_chunks[row]))
-        log_probs, _ = trainer.policy.log_probs(
-            slice_inputs(trainer.policy, batch, row, chunks), batch.responses[row, chunks], temperature=1.6
+        log_probs, _ = trainer.backend.policy.log_probs(
+            slice_inputs(trainer.backend.policy, batch, row, chunks), batch.responses[row, chunks], temperature=1.6
         )
         width = log_probs.numel()
         mask = valid_token_mask(batch.finish_step[row : row + 1], width)
@@ -151,7 +151,7 @@ def test_two_fsdp2_ray_workers_update_like_one_process(assets, tmp_path):
     batch = batch.select(list(range(size)))
     cfg.update.ppo_mini_batch_size = size  # one optimizer step over the whole batch in both runs
     advantages = grpo_advantages(batch.complete.float() * 5.0, batch.group)
-    update_policy(trainer.policy, trainer.optimizer, batch, advantages, cfg.update)
+    update_policy(trainer.backend.policy, trainer.backend.optimizer, batch, advantages, cfg.update)
     single = state(trainer)
 
     group = WorkerGroup(PolicyWorker, 2, use_gpu=False, cpus_per_worker=1.0, config=asdict(cfg))
@@ -165,3 +165,23 @@ def test_two_fsdp2_ray_workers_update_like_one_process(assets, tmp_path):
     differs = max((sharded[k].float() - single[k].float()).abs().max().item() for k in single)
     print(f"largest parameter change {moved:.2e}; largest difference FSDP2 x2 vs one process {differs:.2e}")
     assert moved > 1e-5 and differs <= 1e-5
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_trainer_runs_with_two_ray_workers(assets, tmp_path):
+    cfg = quickstart_config(assets, iterations=1, num_workers=2, test_freq=1, cpus_per_worker=0.5)
+    cfg.output = str(tmp_path / "ray")
+    trainer = Trainer(cfg)
+    trainer.fit()
+    record = json.loads((tmp_path / "ray" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["iteration"] == 1 and "eval/success_rate" in record
+    actor = tmp_path / "ray" / "checkpoints" / "iteration_000001" / "actor"
+    from wmpo.policy import load_policy
+
+    assert load_policy(actor, "square_d0_300_demos").model is not None
+    resumed = Trainer(
+        quickstart_config(assets, iterations=1, num_workers=2, cpus_per_worker=0.5, output=str(tmp_path / "ray"))
+    )
+    assert resumed.iteration == 1
+    resumed.backend.close()

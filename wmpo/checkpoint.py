@@ -1,6 +1,6 @@
 """Trainer checkpoints: ``<output>/checkpoints/iteration_NNNNNN/`` holding ``actor/`` (the policy in the released
-HF layout, loadable by evaluate.sh and ``wmpo.policy.load_policy``), ``trainer.pt`` (optimizer, RNG states, the
-kept-group buffer, data position) and ``state.json`` (iteration). Written into a temporary folder and renamed; the
+HF layout, loadable by evaluate.sh and ``wmpo.policy.load_policy``), ``optimizer.pt``, ``trainer.pt`` (RNG states,
+the kept-group buffer, data position) and ``state.json`` (iteration). Written into a temporary folder and renamed; the
 oldest beyond ``keep_last`` are removed.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from wmpo.policy.checkpoint import save_model
 
 PREFIX = "iteration_"
 
@@ -40,14 +40,15 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(
-    output: Path, iteration: int, policy, optimizer_state: dict, trainer_state: dict, keep_last: int
+    output: Path, iteration: int, write_policy: Callable[[Path], None], trainer_state: dict, keep_last: int
 ) -> Path:
+    """``write_policy(folder)`` writes actor/ and optimizer.pt; the trainer's own state goes to trainer.pt."""
     final = checkpoint_path(output, iteration)
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_model(policy.model, tmp / "actor", tokenizer=policy.prompts.tokenizer)
-    torch.save({"optimizer": optimizer_state, "rng": rng_state(), **trainer_state}, tmp / "trainer.pt")
+    write_policy(tmp)
+    torch.save({"rng": rng_state(), **trainer_state}, tmp / "trainer.pt")
     (tmp / "state.json").write_text(json.dumps({"iteration": iteration}) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)

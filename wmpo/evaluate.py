@@ -50,7 +50,10 @@ def main() -> None:
     policy = load_policy(cfg.policy_path, task.unnorm_key, device=device, dtype=dtype)
     states = load_initial_states(Path(cfg.initial_states or f"data_files/initial_states/{task.name}"), task=task.name)
     output = Path(cfg.output or f"outputs/eval/{task.name}")
-    result = evaluate_policy(policy, task, states, cfg.states, cfg.workers, cfg.backend, output, cfg.videos)
+    def predict(frames, instructions):
+        return policy.predict(frames, instructions, do_sample=False).actions
+
+    result = evaluate_policy(predict, task, states, cfg.states, cfg.workers, cfg.backend, output, cfg.videos)
     print(f"{task.env_name}: success rate {result['success_rate']:.3f} over {len(result['episodes'])} episodes "
           f"({output / 'eval_results.json'})")
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from wmpo.envs.initial_states import InitialStates
 from wmpo.logging import write_video
-from wmpo.policy.policy import VLAPolicy
 from wmpo.tasks import TaskSpec
 
 
 def evaluate_policy(
-    policy: VLAPolicy,
+    predict: Callable[[np.ndarray, list[str]], np.ndarray],
     task: TaskSpec,
     states: InitialStates,
     count: int,
@@ -23,13 +23,14 @@ def evaluate_policy(
     output: Path,
     videos: int = 4,
 ) -> dict:
-    """Success rate over the first ``count`` states; per-episode results (results.json) and mp4s in ``output``."""
+    """Greedy ``predict(frames, instructions) → actions (B, 8, 7)`` over the first ``count`` states; success rate,
+    per-episode results (eval_results.json) and mp4s in ``output``."""
     from wmpo.envs.vector import VectorRunner
 
     count = min(count, len(states))
 
     def act(query) -> np.ndarray:
-        return policy.predict(query.frames, query.instructions, do_sample=False).actions
+        return predict(query.frames, query.instructions)
 
     runner = VectorRunner(task, backend=backend or states.backend, num_workers=min(workers, count))
     try:

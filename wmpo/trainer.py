@@ -21,12 +21,12 @@ from opensora.world_model import WorldModel, WorldModelSpec
 from wmpo.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
 from wmpo.imagination import ImaginedEnv
 from wmpo.logging import MetricLogger, write_video
-from wmpo.policy import load_policy
 from wmpo.reward.model import build_reward_model, load_reward_model
 from wmpo.rl.group_buffer import GroupBuffer
 from wmpo.rl.grpo import grpo_advantages, informative_groups, token_level_rewards
-from wmpo.rl.update import UpdateConfig, update_policy
-from wmpo.rollout import Trajectories, imagine_groups
+from wmpo.rl.update import UpdateConfig
+from wmpo.rollout import Trajectories
+from wmpo.workers.backends import LocalBackend, RayBackend
 from wmpo.tasks import get_task
 
 log = logging.getLogger("wmpo")
@@ -120,6 +120,10 @@ class TrainerConfig:
     """Write TensorBoard event files."""
     wandb_project: str | None = None
     """Log to this Weights & Biases project (needs WANDB_API_KEY in the environment)."""
+    num_workers: int = 0
+    """Ray policy workers (FSDP2 data parallel; one GPU each with CUDA); 0 keeps everything in this process."""
+    cpus_per_worker: float = 1.0
+    """CPUs reserved per Ray worker."""
     create_missing_assets: bool = False
     """Quickstart: write a tiny random policy and sample initial states when their paths do not exist yet."""
 
@@ -173,12 +177,10 @@ class Trainer:
         )
         if cfg.create_missing_assets:
             create_missing_assets(cfg, self.task)
-        torch.manual_seed(cfg.seed)
-        self.policy = load_policy(cfg.policy_path, self.task.unnorm_key, device=self.device)
-        self.optimizer = torch.optim.AdamW(
-            [p for p in self.policy.model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
-        )
-        self.env = build_imagined_env(cfg, self.task, self.device)
+        if cfg.num_workers > 0:
+            self.backend = RayBackend(cfg, use_gpu=self.device.type == "cuda")
+        else:
+            self.backend = LocalBackend(cfg, self.task, self.device, self.autocast)
         from wmpo.envs.initial_states import load_initial_states
 
         self.states = load_initial_states(Path(cfg.initial_states), task=self.task.name)
@@ -204,12 +206,8 @@ class Trainer:
         path = latest_checkpoint(self.output) if cfg.resume == "auto" else None if cfg.resume == "none" else Path(cfg.resume)
         if path is None:
             return
-        from wmpo.policy.checkpoint import load_model
-
-        loaded = load_model(path / "actor", device=self.device)
-        self.policy.model.load_state_dict(loaded.state_dict())
+        self.backend.load(path)
         state = load_trainer_state(path)
-        self.optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
         self.buffer.load_state_dict(state["buffer"])
         self.iteration, self.next_group = state["iteration"], state["next_group"]
@@ -237,9 +235,8 @@ class Trainer:
                 groups = list(range(self.next_group, self.next_group + count))
                 self.next_group += count
                 state_ids = [self._state_order(g) for g in groups]
-                batch = imagine_groups(
-                    self.policy, self.env, self.first_frames[state_ids], state_ids, groups, cfg.n_samples,
-                    self.task.prompt, cfg.temperature, seed=cfg.seed * 1_000_003 + groups[0],
+                batch = self.backend.generate(
+                    self.first_frames[state_ids], state_ids, groups, seed=cfg.seed * 1_000_003 + groups[0],
                     record_videos=generated < cfg.video_groups,
                 )
                 if batch.videos is not None:
@@ -284,9 +281,9 @@ class Trainer:
             scores = token_level_rewards(batch.complete, batch.finish_step, width).sum(dim=1)
             advantages = grpo_advantages(scores, batch.group)
             start = time.perf_counter()
-            metrics.update(update_policy(self.policy, self.optimizer, batch, advantages, cfg.update, self.autocast))
+            metrics.update(self.backend.update(batch, advantages))
             metrics["time/update_s"] = time.perf_counter() - start
-            metrics["actor/lr"] = self.optimizer.param_groups[0]["lr"]
+            metrics["actor/lr"] = cfg.lr
         self.iteration += 1
         last = self.iteration == cfg.iterations
         if cfg.test_freq and (self.iteration % cfg.test_freq == 0 or last):
@@ -296,8 +293,7 @@ class Trainer:
         self.logger.write(self.iteration, metrics)
         if self.iteration % cfg.save_freq == 0 or last:
             trainer_state = {"buffer": self.buffer.state_dict(), "next_group": self.next_group}
-            save_checkpoint(self.output, self.iteration, self.policy, self.optimizer.state_dict(), trainer_state,
-                            cfg.keep_last)
+            save_checkpoint(self.output, self.iteration, self.backend.save, trainer_state, cfg.keep_last)
         return metrics
 
     def evaluate(self) -> dict[str, float]:
@@ -306,11 +302,14 @@ class Trainer:
         start = time.perf_counter()
         ecfg = self.cfg.evaluation
         folder = self.output / "videos" / f"iteration_{self.iteration:06d}"
-        result = evaluate_policy(self.policy, self.task, self.states, ecfg.states, ecfg.workers, ecfg.backend,
+        result = evaluate_policy(self.backend.predict, self.task, self.states, ecfg.states, ecfg.workers, ecfg.backend,
                                  folder, ecfg.videos)
         return {"eval/success_rate": result["success_rate"], "time/eval_s": time.perf_counter() - start}
 
     def fit(self) -> None:
-        while self.iteration < self.cfg.iterations:
-            self.step()
-        self.logger.close()
+        try:
+            while self.iteration < self.cfg.iterations:
+                self.step()
+        finally:
+            self.logger.close()
+            self.backend.close()

@@ -147,7 +147,9 @@ class VectorRunner:
             env_vars = {k: os.environ[k] for k in ("MUJOCO_GL", "PYOPENGL_PLATFORM") if k in os.environ}
             ray.init(include_dashboard=False, logging_level=logging.WARNING, runtime_env={"env_vars": env_vars})
         if cpus_per_worker is None:
-            cpus_per_worker = min(1.0, ray.cluster_resources().get("CPU", 1.0) / num_workers)
+            # Share what is free: other actors (e.g. policy workers) may already hold part of the cluster.
+            free = ray.available_resources().get("CPU", ray.cluster_resources().get("CPU", 1.0))
+            cpus_per_worker = max(0.01, min(1.0, free / num_workers))
         actor = ray.remote(num_cpus=cpus_per_worker, max_restarts=0)(SimWorker)
         self.workers = [actor.remote(self.task.name, backend, record_frames, scripted_expert) for _ in range(num_workers)]
         self.backend = self._get(

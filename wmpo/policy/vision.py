@@ -68,6 +68,12 @@ class FusedVisionBackbone(nn.Module):
         overrides = overrides or [None, None]
         self.featurizer = create_tower(timm_ids[0], image_sizes[0], overrides[0])
         self.fused_featurizer = create_tower(timm_ids[1], image_sizes[1], overrides[1])
+        # The last block, final norm and SigLIP's attention pool never reach the output: frozen, so optimizers
+        # and checkpoints of optimizer state do not expect gradients for them.
+        for tower in (self.featurizer, self.fused_featurizer):
+            for module in (tower.blocks[-1], tower.norm, getattr(tower, "attn_pool", None)):
+                if module is not None:
+                    module.requires_grad_(False)
 
     @property
     def embed_dim(self) -> int:

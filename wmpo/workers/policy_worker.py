@@ -49,6 +49,15 @@ class PolicyWorker:
         batch, advantages = shard
         return update_policy(self.policy, self.optimizer, batch, advantages, self.cfg.update, self.autocast)
 
+    def predict(self, shard: tuple) -> "np.ndarray":
+        """Greedy actions for this worker's share of the frames (every worker takes part in each forward)."""
+        import numpy as np
+
+        frames, instructions = shard
+        if len(frames) == 0:
+            raise ValueError("predict needs at least one frame per worker")
+        return np.asarray(self.policy.predict(frames, instructions, do_sample=False).actions)
+
     def full_state(self) -> dict | None:
         """Full model and optimizer states (gathered; returned by rank 0 only)."""
         from torch.distributed.checkpoint.state_dict import (
@@ -61,3 +70,31 @@ class PolicyWorker:
         model_state = get_model_state_dict(self.policy.model, options=options)
         optimizer_state = get_optimizer_state_dict(self.policy.model, self.optimizer, options=options)
         return {"model": model_state, "optimizer": optimizer_state} if self.rank == 0 else None
+
+    def save(self, path: str) -> None:
+        """Rank 0 writes actor/ (released layout) and optimizer.pt into ``path`` from the gathered states."""
+        from pathlib import Path
+
+        from wmpo.workers.backends import save_policy_files
+
+        state = self.full_state()
+        if state is not None:
+            save_policy_files(Path(path), self.policy, state["optimizer"], model_state=state["model"])
+
+    def load(self, path: str) -> None:
+        """Every rank reads the checkpoint (shared filesystem) and keeps its shard."""
+        from pathlib import Path
+
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_model_state_dict,
+            set_optimizer_state_dict,
+        )
+
+        from wmpo.policy.checkpoint import load_model
+
+        options = StateDictOptions(full_state_dict=True)
+        full = load_model(Path(path) / "actor").state_dict()
+        set_model_state_dict(self.policy.model, full, options=options)
+        optimizer = torch.load(Path(path) / "optimizer.pt", map_location="cpu", weights_only=False)
+        set_optimizer_state_dict(self.policy.model, self.optimizer, optimizer, options=options)
