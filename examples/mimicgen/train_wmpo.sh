@@ -4,6 +4,8 @@
 # Needs: checkpoint_files/SFT_models/<task>, world_models/<task>/P_<budget>, world_models/vae,
 # reward_models/videomae_<task>.pth (python download_hf.py --what sft,world_model,vae,reward_model ...) and
 # data_files/initial_states/<task> (python scripts/make_initial_states.py task=<task> n=128).
+# Multi-GPU: NUM_NODES x NUM_GPUS_PER_NODE Ray workers shard the policy with FSDP2 (each also holds a world model and
+# a reward model). For several nodes, start Ray first: launch_head.sh on node 0, launch_worker.sh on the others.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TASK=${1:?usage: train_wmpo.sh <task> <budget> [key=value ...]}
@@ -12,10 +14,10 @@ shift 2
 export TOKENIZERS_PARALLELISM=true PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True MUJOCO_GL=${MUJOCO_GL:-egl}
 NUM_NODES=${NUM_NODES:-1}
 NUM_GPUS_PER_NODE=${NUM_GPUS_PER_NODE:-1}
-if (( NUM_NODES * NUM_GPUS_PER_NODE > 1 )); then
-  echo "note: this trainer runs on one device; NUM_NODES x NUM_GPUS_PER_NODE = $((NUM_NODES * NUM_GPUS_PER_NODE)) is not used yet" >&2
-fi
+WORKERS=$((NUM_NODES * NUM_GPUS_PER_NODE))
+(( WORKERS > 1 )) || WORKERS=0
 exec python -m wmpo.train --config-name mimicgen \
+  num_workers="$WORKERS" \
   task="$TASK" \
   policy_path="checkpoint_files/SFT_models/$TASK" \
   initial_states="data_files/initial_states/$TASK" \
