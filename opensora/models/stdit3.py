@@ -12,7 +12,7 @@ depend on the denoising step. ``encode_context`` computes them once and keeps th
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
