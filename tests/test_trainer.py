@@ -49,9 +49,11 @@ def test_resumed_run_matches_the_uninterrupted_one(assets, tmp_path):
     resumed.fit()
     a, b = state(straight), state(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    lines = lambda run: [json.loads(x) for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
-    strip = lambda r: {k: v for k, v in r.items() if not k.startswith(("time/", "perf/"))}  # noqa: E731
-    assert strip(lines("straight")[1]) == strip(lines("resumed")[1])
+    def last_record(run):
+        record = json.loads((tmp_path / run / "metrics.jsonl").read_text().splitlines()[1])
+        return {k: v for k, v in record.items() if not k.startswith(("time/", "perf/"))}
+
+    assert last_record("straight") == last_record("resumed")
     assert (tmp_path / "resumed" / "checkpoints" / "iteration_000002" / "actor" / "config.json").is_file()
 
 
@@ -185,3 +187,21 @@ def test_trainer_runs_with_two_ray_workers(assets, tmp_path):
     )
     assert resumed.iteration == 1
     resumed.backend.close()
+
+
+@pytest.mark.sim
+def test_simulator_rollouts_record_what_the_update_needs(assets, tmp_path):
+    cfg = quickstart_config(assets, iterations=0, n_samples=2, **{"imagination.enable": False})
+    cfg.output = str(tmp_path / "sim")
+    trainer = Trainer(cfg)
+    try:
+        batch = trainer._simulate([0], [0], seed=5)
+    finally:
+        trainer.sim_runner.close()
+    assert len(batch) == 2 and batch.frames.shape[2:] == (256, 256, 3)
+    assert batch.finish_step.tolist() == [184, 184] and batch.num_chunks.tolist() == [23, 23]
+    policy = trainer.backend.policy
+    chunks = slice(0, 23)
+    with torch.no_grad():
+        recomputed, _ = policy.log_probs(slice_inputs(policy, batch, 1, chunks), batch.responses[1, chunks], 1.6)
+    torch.testing.assert_close(recomputed.reshape(-1), batch.old_log_probs[1], atol=1e-5, rtol=0)

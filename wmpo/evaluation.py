@@ -22,9 +22,10 @@ def evaluate_policy(
     backend: str,
     output: Path,
     videos: int = 4,
+    runner=None,
 ) -> dict:
     """Greedy ``predict(frames, instructions) → actions (B, 8, 7)`` over the first ``count`` states; success rate,
-    per-episode results (eval_results.json) and mp4s in ``output``."""
+    per-episode results (eval_results.json) and mp4s in ``output``. A given ``runner`` is used and left open."""
     from wmpo.envs.vector import VectorRunner
 
     count = min(count, len(states))
@@ -32,11 +33,14 @@ def evaluate_policy(
     def act(query) -> np.ndarray:
         return predict(query.frames, query.instructions)
 
-    runner = VectorRunner(task, backend=backend or states.backend, num_workers=min(workers, count))
+    own = runner is None
+    if own:
+        runner = VectorRunner(task, backend=backend or states.backend, num_workers=min(workers, count))
     try:
         episodes = runner.run(states.states[:count], act, state_ids=list(range(count)), progress=True)
     finally:
-        runner.close()
+        if own:
+            runner.close()
     output.mkdir(parents=True, exist_ok=True)
     records = [
         {"state_id": ep.state_id, "success": ep.success, "finish_step": ep.finish_step} for ep in episodes

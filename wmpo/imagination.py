@@ -70,9 +70,8 @@ class ImaginedEnv:
         height, width = self.last_frames.shape[1:3]
         frames = torch.zeros(batch, chunk, height, width, 3, dtype=torch.uint8)
         if active:
-            latents = self.wm.predict(
-                self.context[active], normalized_actions[active].to(self.wm.device), [self.generators[i] for i in active]
-            )
+            actions = normalized_actions[active].to(self.wm.device)
+            latents = self.wm.predict(self.context[active], actions, [self.generators[i] for i in active])
             new_frames = self.wm.decode(latents).cpu()
             frames[active] = new_frames
             self.context[active] = self.wm.next_context(self.context[active], latents)

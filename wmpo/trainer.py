@@ -34,6 +34,8 @@ log = logging.getLogger("wmpo")
 
 @dataclass
 class ImaginationConfig:
+    enable: bool = True
+    """False: the GRPO-in-simulator baseline (rollouts in the real simulator; in-process policy only)."""
     world_model: WorldModelSpec = field(default_factory=WorldModelSpec)
     """World-model weights and sampler."""
     reward_model_path: str | None = None
@@ -203,7 +205,10 @@ class Trainer:
 
     def _maybe_resume(self) -> None:
         cfg = self.cfg
-        path = latest_checkpoint(self.output) if cfg.resume == "auto" else None if cfg.resume == "none" else Path(cfg.resume)
+        if cfg.resume == "auto":
+            path = latest_checkpoint(self.output)
+        else:
+            path = None if cfg.resume == "none" else Path(cfg.resume)
         if path is None:
             return
         self.backend.load(path)
@@ -235,10 +240,14 @@ class Trainer:
                 groups = list(range(self.next_group, self.next_group + count))
                 self.next_group += count
                 state_ids = [self._state_order(g) for g in groups]
-                batch = self.backend.generate(
-                    self.first_frames[state_ids], state_ids, groups, seed=cfg.seed * 1_000_003 + groups[0],
-                    record_videos=generated < cfg.video_groups,
-                )
+                seed = cfg.seed * 1_000_003 + groups[0]
+                if cfg.imagination.enable:
+                    batch = self.backend.generate(
+                        self.first_frames[state_ids], state_ids, groups, seed=seed,
+                        record_videos=generated < cfg.video_groups,
+                    )
+                else:
+                    batch = self._simulate(state_ids, groups, seed)
                 if batch.videos is not None:
                     self._save_imagined_videos(batch)
                 generated += count
@@ -252,16 +261,32 @@ class Trainer:
         if len(kept) > cfg.train_batch_size:
             self.buffer.add(kept[cfg.train_batch_size :])
             kept = kept[: cfg.train_batch_size]
+        queries = sum(int(part.num_chunks.sum()) for part in kept) if kept else 0
         metrics = {
-            "rollout/imagined_success": float(torch.cat(successes).mean()) if successes else float("nan"),
+            "rollout/success": float(torch.cat(successes).mean()) if successes else float("nan"),
             "rollout/kept_group_fraction": informative / max(1, generated),
             "rollout/generation_rounds": rounds,
             "rollout/groups_kept": len(kept),
             "rollout/buffered_groups": len(self.buffer),
-            "perf/imagined_frames_per_s": frames / max(elapsed, 1e-9),
+            "perf/frames_per_s": frames / max(elapsed, 1e-9),
+            "perf/kept_policy_queries_per_s": queries / max(elapsed, 1e-9),
             "time/generate_s": elapsed,
         }
         return (Trajectories.concat(kept) if kept else None), metrics
+
+    def _simulate(self, state_ids: list[int], groups: list[int], seed: int) -> Trajectories:
+        from wmpo.envs.vector import VectorRunner
+        from wmpo.sim_rollout import simulate_groups
+
+        if not isinstance(self.backend, LocalBackend):
+            raise ValueError("imagination.enable=false (rollouts in the simulator) needs num_workers=0")
+        if getattr(self, "sim_runner", None) is None:
+            ecfg = self.cfg.evaluation
+            self.sim_runner = VectorRunner(self.task, backend=ecfg.backend or self.states.backend,
+                                           num_workers=ecfg.workers)
+        states = [self.states.states[i] for i in state_ids]
+        return simulate_groups(self.backend.policy, self.sim_runner, states, state_ids, groups, self.cfg.n_samples,
+                               self.task.prompt, self.cfg.temperature, seed)
 
     def _save_imagined_videos(self, batch: Trajectories) -> None:
         folder = self.output / "videos" / f"iteration_{self.iteration + 1:06d}"
@@ -303,7 +328,7 @@ class Trainer:
         ecfg = self.cfg.evaluation
         folder = self.output / "videos" / f"iteration_{self.iteration:06d}"
         result = evaluate_policy(self.backend.predict, self.task, self.states, ecfg.states, ecfg.workers, ecfg.backend,
-                                 folder, ecfg.videos)
+                                 folder, ecfg.videos, runner=getattr(self, "sim_runner", None))
         return {"eval/success_rate": result["success_rate"], "time/eval_s": time.perf_counter() - start}
 
     def fit(self) -> None:
@@ -313,3 +338,5 @@ class Trainer:
         finally:
             self.logger.close()
             self.backend.close()
+            if getattr(self, "sim_runner", None) is not None:
+                self.sim_runner.close()
