@@ -2,7 +2,11 @@ import torch
 
 from opensora.world_model import WorldModel, WorldModelSpec
 from wmpo.imagination import ImaginedEnv
+from wmpo.policy import load_policy
+from wmpo.policy.tiny import write_tiny_checkpoint
 from wmpo.reward import build_reward_model
+from wmpo.reward.scoring import score_windows
+from wmpo.rollout import imagine_groups
 
 
 def make_env(threshold, stop_on_success=True):
@@ -41,3 +45,14 @@ def test_trajectories_stop_at_their_first_success_window():
     env = make_env(threshold=-1.0, stop_on_success=False)
     steps = run(env, first, [1, 2], torch.zeros(4, 2, 8, 7))
     assert len(steps) == 3 and steps[-1].finish_step.tolist() == [7, 7]  # full horizon, earliest window kept
+
+
+def test_recorded_videos_carry_the_window_scores(tmp_path):
+    env = make_env(threshold=2.0)
+    policy = load_policy(write_tiny_checkpoint(tmp_path / "policy"), "square_d0_300_demos")
+    first = torch.randint(0, 256, (1, 32, 32, 3), dtype=torch.uint8)
+    batch = imagine_groups(policy, env, first, [0], [0], 2, "square", 1.6, seed=0, record_videos=True)
+    assert batch.videos.shape[:2] == batch.frame_scores.shape == (2, 25)
+    expected = score_windows(env.reward_model, batch.videos[0], window=8, min_steps=0)
+    torch.testing.assert_close(batch.frame_scores[0, 7:], expected, atol=1e-5, rtol=0)
+    assert torch.isnan(batch.frame_scores[:, :7]).all()

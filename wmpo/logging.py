@@ -52,17 +52,22 @@ class MetricLogger:
             self.wandb.finish()
 
 
-def write_video(path: Path, frames: np.ndarray, fps: int = 20, caption: str | None = None) -> Path:
-    """uint8 (T, H, W, 3) → mp4; ``caption`` is drawn into the top-left corner of every frame."""
+def write_video(
+    path: Path, frames: np.ndarray, fps: int = 20, caption: str | list[str] | None = None
+) -> Path:
+    """uint8 (T, H, W, 3) → mp4; ``caption`` (one text, or one per frame) is drawn into the top-left corner."""
     import imageio.v3 as iio
 
     frames = np.ascontiguousarray(frames)
     if caption:
         import cv2
 
+        texts = [caption] * len(frames) if isinstance(caption, str) else caption
+        scale = max(0.25, frames.shape[2] / 640)
         frames = frames.copy()
-        for frame in frames:
-            cv2.putText(frame, caption, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+        for frame, text in zip(frames, texts):
+            cv2.putText(frame, text, (2, int(24 * scale) + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                        cv2.LINE_AA)
     path.parent.mkdir(parents=True, exist_ok=True)
     iio.imwrite(path, frames, fps=fps, codec="libx264", macro_block_size=1)
     return path

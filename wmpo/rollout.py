@@ -43,6 +43,8 @@ class Trajectories:
     """(B,) int64."""
     videos: torch.Tensor | None = None
     """(B, T, H, W, 3) uint8 imagined videos, when recorded."""
+    frame_scores: torch.Tensor | None = None
+    """(B, T) reward-model score of the window ending at each frame (NaN where none was scored), with videos."""
 
     def __len__(self) -> int:
         return int(self.complete.shape[0])
@@ -61,7 +63,7 @@ class Trajectories:
             if any(v is None for v in values):
                 merged[name] = None
                 continue
-            if values[0].dim() >= 2 and name in ("frames", "responses", "old_log_probs", "videos"):
+            if values[0].dim() >= 2 and name in ("frames", "responses", "old_log_probs", "videos", "frame_scores"):
                 width = max(v.shape[1] for v in values)
                 values = [_pad_dim1(v, width) for v in values]
             merged[name] = torch.cat(values)
@@ -139,4 +141,13 @@ def imagine_groups(
         group=torch.tensor(group_ids).repeat_interleave(n_samples),
         state_id=torch.tensor(state_ids).repeat_interleave(n_samples),
         videos=torch.cat(videos, dim=1) if record_videos else None,
+        frame_scores=_frame_scores(env, 1 + len(frames) * env.wm.spec.chunk) if record_videos else None,
     )
+
+
+def _frame_scores(env: ImaginedEnv, length: int) -> torch.Tensor:
+    scores = torch.full((len(env.scorer.window_scores), length), float("nan"))
+    for row, windows in enumerate(env.scorer.window_scores):
+        for frame, score in windows.items():
+            scores[row, frame] = score
+    return scores

@@ -293,8 +293,10 @@ class Trainer:
         for row in range(min(len(batch), self.cfg.n_samples)):
             end = int(batch.finish_step[row]) + 1
             outcome = "success" if bool(batch.complete[row]) else "failure"
+            scores = batch.frame_scores[row, :end].tolist() if batch.frame_scores is not None else [float("nan")] * end
+            captions = [f"{t} {s:.2f}" if s == s else f"{t}" for t, s in enumerate(scores)]  # frame, RM score
             write_video(folder / f"imagined_state{int(batch.state_id[row])}_{row}_{outcome}.mp4",
-                        batch.videos[row, :end].numpy(), caption=f"{outcome} @ {end - 1}")
+                        batch.videos[row, :end].numpy(), caption=captions)
 
     def step(self) -> dict[str, float]:
         cfg = self.cfg

@@ -95,6 +95,8 @@ class IncrementalScorer:
         self.frames_seen = [0] * batch
         self.tail: list[torch.Tensor | None] = [None] * batch
         self.finish: list[int | None] = [None] * batch
+        self.window_scores: list[dict[int, float]] = [{} for _ in range(batch)]
+        """Per video: index of a window's last frame → its score (windows scored so far)."""
 
     @property
     def done(self) -> list[bool]:
@@ -121,6 +123,7 @@ class IncrementalScorer:
         if clips:
             scores = window_scores(self.model, torch.stack(clips), self.batch_size).cpu()
             for (row, end), score in zip(owners, scores.tolist()):
+                self.window_scores[row][end - 1] = score
                 if self.finish[row] is None and score >= self.threshold:
                     self.finish[row] = end - 1
         return self.done
