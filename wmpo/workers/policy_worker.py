@@ -15,8 +15,6 @@ from wmpo.rollout import Trajectories, imagine_groups
 
 class PolicyWorker:
     def __init__(self, rank: int, world_size: int, master_addr: str, master_port: int, use_gpu: bool, config: dict):
-        from wmpo.policy import load_policy
-        from wmpo.policy.parallelize import shard_policy
         from wmpo.tasks import get_task
         from wmpo.trainer import TrainerConfig, build_imagined_env
 
@@ -27,12 +25,31 @@ class PolicyWorker:
         self.task = get_task(self.cfg.task)
         self.device = torch.device("cuda" if use_gpu else "cpu")
         torch.manual_seed(self.cfg.seed)
-        self.policy = load_policy(self.cfg.policy_path, self.task.unnorm_key, device=self.device)
-        shard_policy(self.policy.model, bf16=use_gpu and self.cfg.bf16)
+        self.policy = self._load_sharded_policy(use_gpu and self.cfg.bf16)
         params = [p for p in self.policy.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         self.env = build_imagined_env(self.cfg, self.task, self.device)
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_gpu and self.cfg.bf16 else None
+
+    def _load_sharded_policy(self, bf16: bool):
+        """Build on the meta device, shard, and fill the shards from rank 0's copy of the checkpoint: only one
+        process per group ever holds the full weights in memory."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+        from wmpo.policy.checkpoint import load_model
+        from wmpo.policy.configuration import OpenVLAConfig
+        from wmpo.policy.modeling import OpenVLAForActionPrediction
+        from wmpo.policy.parallelize import shard_policy
+        from wmpo.policy.policy import VLAPolicy, load_tokenizer
+
+        full = load_model(self.cfg.policy_path).state_dict() if self.rank == 0 else {}
+        with torch.device("meta"):
+            model = OpenVLAForActionPrediction(OpenVLAConfig.from_pretrained(self.cfg.policy_path))
+        shard_policy(model, bf16=bf16)
+        model.to_empty(device=self.device)
+        options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+        set_model_state_dict(model, full, options=options)
+        return VLAPolicy(model.eval(), load_tokenizer(self.cfg.policy_path), self.task.unnorm_key)
 
     def ready(self) -> bool:
         return True
