@@ -170,15 +170,13 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     val_ids = validation_indices(val_set, cfg.val_windows)
     metrics: dict[str, float] = {}
 
-    def checkpoint(step: int) -> None:
+    def checkpoint(step: int, ema_state: dict) -> None:
         model_state = get_model_state_dict(wrapped, options=full)
         optim_state = get_optimizer_state_dict(wrapped, optimizer, options=full)
-        ema_state = ema.full_state_dict()
         if rank == 0:
             save_checkpoint(output, step, model_state, ema_state, optim_state, lr_schedule.state_dict(), cfg.keep_last)
 
-    def run_validation(step: int) -> None:
-        ema_state = ema.full_state_dict()
+    def run_validation(step: int, ema_state: dict) -> None:
         if rank != 0:
             return
         val_model.load_state_dict(ema_state)
@@ -232,10 +230,14 @@ def train(cfg: TrainConfig) -> dict[str, float]:
             if log is not None:
                 log.write(done, {k: v for k, v in metrics.items() if not k.startswith("val/")})
                 progress.set_postfix(loss=f"{metrics['loss']:.4f}", lr=f"{metrics['lr']:.2e}")
-        if done % cfg.ckpt_every == 0 or done == cfg.max_steps:
-            checkpoint(done)
-        if (cfg.val_every and done % cfg.val_every == 0) or done == cfg.max_steps:
-            run_validation(done)
+        save = done % cfg.ckpt_every == 0 or done == cfg.max_steps
+        check = (cfg.val_every and done % cfg.val_every == 0) or done == cfg.max_steps
+        if save or check:
+            ema_state = ema.full_state_dict()  # gathered once when a step both saves and validates
+            if save:
+                checkpoint(done, ema_state)
+            if check:
+                run_validation(done, ema_state)
     if log is not None:
         log.close()
     if world > 1:

@@ -17,9 +17,8 @@ import torch
 
 from opensora.datasets.shards import Episode, write_shards
 from wmpo.cli import parse_config
-from wmpo.envs.initial_states import load_initial_states
 from wmpo.envs.vector import VectorRunner
-from wmpo.policy import load_policy
+from wmpo.evaluation import load_policy_and_states
 from wmpo.tasks import get_task
 
 
@@ -53,9 +52,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = parse_config(Config, doc=__doc__)
     task = get_task(cfg.task)
-    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    policy = load_policy(cfg.policy_path, task.unnorm_key, device=device)
-    states = load_initial_states(Path(cfg.initial_states or f"data_files/initial_states/{task.name}"), task=task.name)
+    policy, states = load_policy_and_states(task, cfg.policy_path, cfg.initial_states, cfg.device)
     count = min(cfg.states, len(states))
     runner = VectorRunner(task, backend=cfg.backend, num_workers=min(cfg.workers, count))
     episodes = []

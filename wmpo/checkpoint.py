@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from opensora.training.checkpointing import newest_complete, write_atomically
 
 
 PREFIX = "iteration_"
@@ -24,9 +25,7 @@ def checkpoint_path(output: Path, iteration: int) -> Path:
 
 
 def latest_checkpoint(output: Path) -> Path | None:
-    root = output / "checkpoints"
-    done = [p for p in root.glob(f"{PREFIX}*") if p.is_dir() and (p / "state.json").is_file()]
-    return max(done, key=lambda p: int(p.name.removeprefix(PREFIX)), default=None)
+    return newest_complete(output / "checkpoints", PREFIX)
 
 
 def rng_state() -> dict:
@@ -43,22 +42,13 @@ def save_checkpoint(
     output: Path, iteration: int, write_policy: Callable[[Path], None], trainer_state: dict, keep_last: int
 ) -> Path:
     """``write_policy(folder)`` writes actor/ and optimizer.pt; the trainer's own state goes to trainer.pt."""
-    final = checkpoint_path(output, iteration)
-    tmp = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    write_policy(tmp)
-    torch.save({"rng": rng_state(), **trainer_state}, tmp / "trainer.pt")
-    (tmp / "state.json").write_text(json.dumps({"iteration": iteration}) + "\n")
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-    kept = sorted(
-        (p for p in final.parent.glob(f"{PREFIX}*") if p.is_dir() and not p.name.endswith(".tmp")),
-        key=lambda p: int(p.name.removeprefix(PREFIX)),
-    )
-    for old in kept[: max(0, len(kept) - keep_last)]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
+
+    def write(folder: Path) -> None:
+        write_policy(folder)
+        torch.save({"rng": rng_state(), **trainer_state}, folder / "trainer.pt")
+        (folder / "state.json").write_text(json.dumps({"iteration": iteration}) + "\n")
+
+    return write_atomically(checkpoint_path(output, iteration), PREFIX, keep_last, write)
 
 
 def load_trainer_state(path: Path) -> dict:

@@ -10,12 +10,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from wmpo.cli import parse_config
-from wmpo.envs.initial_states import load_initial_states
-from wmpo.evaluation import evaluate_policy
-from wmpo.policy import load_policy
+from wmpo.evaluation import evaluate_policy, load_policy_and_states
 from wmpo.tasks import get_task
 
 
@@ -45,10 +41,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = parse_config(Config, doc=__doc__)
     task = get_task(cfg.task)
-    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    policy = load_policy(cfg.policy_path, task.unnorm_key, device=device, dtype=dtype)
-    states = load_initial_states(Path(cfg.initial_states or f"data_files/initial_states/{task.name}"), task=task.name)
+    policy, states = load_policy_and_states(task, cfg.policy_path, cfg.initial_states, cfg.device, bf16_on_cuda=True)
     output = Path(cfg.output or f"outputs/eval/{task.name}")
     def predict(frames, instructions):
         return policy.predict(frames, instructions, do_sample=False).actions

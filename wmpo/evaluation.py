@@ -10,7 +10,26 @@ import numpy as np
 
 from wmpo.envs.initial_states import InitialStates
 from wmpo.logging import write_video
+from wmpo.policy.policy import VLAPolicy
 from wmpo.tasks import TaskSpec
+
+
+def load_policy_and_states(
+    task: TaskSpec, policy_path: str, initial_states: str | None, device: str = "auto", bf16_on_cuda: bool = False
+) -> tuple[VLAPolicy, InitialStates]:
+    """The policy on ``device`` (``auto``: CUDA when available) and the task's initial states (default folder
+    ``data_files/initial_states/<task>``)."""
+    import torch
+
+    from wmpo.envs.initial_states import load_initial_states
+    from wmpo.policy import load_policy
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" and bf16_on_cuda else torch.float32
+    policy = load_policy(policy_path, task.unnorm_key, device=device, dtype=dtype)
+    folder = Path(initial_states or f"data_files/initial_states/{task.name}")
+    return policy, load_initial_states(folder, task=task.name)
 
 
 def evaluate_policy(

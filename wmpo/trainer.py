@@ -19,6 +19,7 @@ import torch
 
 from opensora.world_model import WorldModel, WorldModelSpec
 from wmpo.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
+from wmpo.data.frames import resize_frames
 from wmpo.imagination import ImaginedEnv
 from wmpo.logging import MetricLogger, write_video
 from wmpo.reward.model import build_reward_model, load_reward_model
@@ -186,22 +187,17 @@ class Trainer:
         from wmpo.envs.initial_states import load_initial_states
 
         self.states = load_initial_states(Path(cfg.initial_states), task=self.task.name)
-        self.first_frames = self._resize(torch.from_numpy(self.states.frames))
+        size = cfg.imagination.image_size
+        frames = self.states.frames
+        self.first_frames = torch.from_numpy(
+            frames if frames.shape[1:3] == (size, size) else resize_frames(frames, size)
+        )
         self.buffer = GroupBuffer()
         self.iteration, self.next_group = 0, 0
         self.logger = MetricLogger(self.output, cfg.tensorboard, cfg.wandb_project, asdict(cfg))
         self._maybe_resume()
 
     # -- construction -----------------------------------------------------------------------------------------------
-
-    def _resize(self, frames: torch.Tensor) -> torch.Tensor:
-        size = self.cfg.imagination.image_size
-        if frames.shape[1:3] == (size, size):
-            return frames
-        resized = torch.nn.functional.interpolate(
-            frames.permute(0, 3, 1, 2).float(), size=(size, size), mode="bilinear", antialias=True
-        )
-        return resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
     def _maybe_resume(self) -> None:
         cfg = self.cfg

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -20,11 +21,33 @@ def checkpoint_dir(output: str | Path, step: int) -> Path:
     return Path(output) / "checkpoints" / f"{STEP_PREFIX}{step:07d}"
 
 
+def newest_complete(root: Path, prefix: str) -> Path | None:
+    """The newest ``<prefix><number>`` folder under ``root`` that holds a state.json, or None."""
+    done = [p for p in root.glob(f"{prefix}*") if p.is_dir() and (p / "state.json").is_file()]
+    return max(done, key=lambda p: int(p.name.removeprefix(prefix)), default=None)
+
+
+def write_atomically(final: Path, prefix: str, keep_last: int, write: Callable[[Path], None]) -> Path:
+    """``write(folder)`` into a temporary sibling, rename it to ``final``, delete the oldest ``<prefix>*`` siblings
+    beyond ``keep_last``."""
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    kept = sorted(
+        (p for p in final.parent.glob(f"{prefix}*") if p.is_dir() and not p.name.endswith(".tmp")),
+        key=lambda p: int(p.name.removeprefix(prefix)),
+    )
+    for old in kept[: max(0, len(kept) - keep_last)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
 def latest_checkpoint(output: str | Path) -> Path | None:
     """The newest complete checkpoint of a run, or None."""
-    root = Path(output) / "checkpoints"
-    done = [p for p in root.glob(f"{STEP_PREFIX}*") if p.is_dir() and (p / "state.json").is_file()]
-    return max(done, key=lambda p: int(p.name.removeprefix(STEP_PREFIX)), default=None)
+    return newest_complete(Path(output) / "checkpoints", STEP_PREFIX)
 
 
 def save_checkpoint(
@@ -37,23 +60,14 @@ def save_checkpoint(
     keep_last: int,
 ) -> Path:
     """Write one checkpoint atomically and delete the oldest beyond ``keep_last``."""
-    final = checkpoint_dir(output, step)
-    tmp = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in model_state.items()}, str(tmp / "model.safetensors"))
-    save_file({k: v.contiguous() for k, v in ema_state.items()}, str(tmp / "ema.safetensors"))
-    torch.save({"optimizer": optimizer_state, "scheduler": scheduler_state}, tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step}) + "\n")
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-    steps = sorted(
-        (p for p in final.parent.glob(f"{STEP_PREFIX}*") if p.is_dir() and not p.name.endswith(".tmp")),
-        key=lambda p: int(p.name.removeprefix(STEP_PREFIX)),
-    )
-    for old in steps[: max(0, len(steps) - keep_last)]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
+
+    def write(folder: Path) -> None:
+        save_file({k: v.contiguous() for k, v in model_state.items()}, str(folder / "model.safetensors"))
+        save_file({k: v.contiguous() for k, v in ema_state.items()}, str(folder / "ema.safetensors"))
+        torch.save({"optimizer": optimizer_state, "scheduler": scheduler_state}, folder / "optimizer.pt")
+        (folder / "state.json").write_text(json.dumps({"step": step}) + "\n")
+
+    return write_atomically(checkpoint_dir(output, step), STEP_PREFIX, keep_last, write)
 
 
 def load_checkpoint(path: str | Path) -> dict:

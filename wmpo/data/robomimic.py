@@ -12,20 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from opensora.datasets.shards import Episode
+from wmpo.data.frames import resize_frames
 
 
 def _demo_order(names) -> list[str]:
     return sorted(names, key=lambda n: int(n.split("_")[-1]) if n.split("_")[-1].isdigit() else n)
-
-
-def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
-    """uint8 (T, H, W, 3) → (T, size, size, 3), bilinear with antialiasing."""
-    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-    resized = torch.nn.functional.interpolate(tensor, size=(size, size), mode="bilinear", antialias=True)
-    return resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def read_demos(

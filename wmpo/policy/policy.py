@@ -104,9 +104,9 @@ class VLAPolicy:
         slots = sample_slots(logits, temperature, generator) if do_sample else logits.argmax(dim=-1)
         log_probs, _ = token_log_probs(logits, slots, temperature)
         responses = self.action_tokenizer.slot_to_token(slots)
-        normalized = self.action_tokenizer.tokens_to_normalized(responses).view(-1, ACTION_CHUNK, ACTION_DIM)
-        exact = self.action_tokenizer.tokens_to_normalized(responses.cpu(), torch.float64)
-        actions = unnormalize_actions(exact.view(-1, ACTION_CHUNK, ACTION_DIM).numpy(), self.stats)
+        exact = self.action_tokenizer.tokens_to_normalized(responses, torch.float64).view(-1, ACTION_CHUNK, ACTION_DIM)
+        normalized = exact.float()
+        actions = unnormalize_actions(exact.cpu().numpy(), self.stats)
         return PolicyOutput(actions, normalized, responses, log_probs, inputs)
 
     def log_probs(
