@@ -5,7 +5,7 @@ import yaml
 
 from wmpo.tasks import TASKS, UnknownTaskError, get_task
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "task"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "tasks"
 
 
 def test_released_constants():

@@ -1,5 +1,7 @@
 import json
 
+import numpy as np
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -12,6 +14,7 @@ from wmpo.trainer import Trainer, TrainerConfig
 def quickstart_config(tmp_path, **overrides) -> TrainerConfig:
     raw = OmegaConf.load("configs/quickstart.yaml")
     raw.pop("hydra")
+    raw.pop("defaults")
     raw.output = str(tmp_path / "run")
     raw.policy_path = str(tmp_path / "assets" / "policy")
     raw.initial_states = str(tmp_path / "assets" / "initial_states")
@@ -61,14 +64,14 @@ def test_resumed_run_matches_the_uninterrupted_one(assets, tmp_path):
 def test_sliced_update_equals_whole_trajectory_update(assets, tmp_path):
     trainer = Trainer(quickstart_config(assets, iterations=0, output=str(tmp_path / "x")))
     batch, _ = trainer.generate()
-    advantages = torch.linspace(-1, 1, len(batch))
+    batch.advantages = advantages = torch.linspace(-1, 1, len(batch))
 
     def gradients(traj_chunks):
         model = trainer.backend.policy.model
         model.zero_grad(set_to_none=True)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # step() leaves the weights as they are
         cfg = UpdateConfig(ppo_mini_batch_size=len(batch), traj_mini_batch_size=traj_chunks, grad_clip=1e9)
-        update_policy(trainer.backend.policy, optimizer, batch, advantages, cfg)
+        update_policy(trainer.backend.policy, optimizer, batch, cfg)
         return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
     sliced, whole = gradients(1), gradients(100)
@@ -128,10 +131,30 @@ def test_evaluation_reads_trainer_checkpoints_and_collection_feeds_the_world_mod
 def test_released_settings_config_resolves():
     raw = OmegaConf.load("configs/mimicgen.yaml")
     raw.pop("hydra")
+    raw.pop("defaults")
     cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainerConfig), raw))
     assert (cfg.train_batch_size, cfg.n_samples, cfg.temperature, cfg.lr) == (64, 8, 1.6, 5e-6)
     assert (cfg.update.clip_ratio_low, cfg.update.clip_ratio_high, cfg.update.ppo_mini_batch_size) == (0.2, 0.28, 128)
     assert cfg.imagination.world_model.model_preset == "XL/2" and cfg.imagination.rm_threshold is None
+    assert cfg.offload_optimizer
+
+
+@pytest.mark.parametrize("task,budget,offload", [("square", 128, True), ("coffee", 1280, False)])
+def test_training_scripts_resolve_the_released_settings(task, budget, offload):
+    import os
+    import subprocess
+
+    import yaml
+
+    env = {**os.environ, "NUM_NODES": "2", "NUM_GPUS_PER_NODE": "4"}
+    out = subprocess.run(["bash", f"examples/mimicgen/{task}/train_wmpo_{budget}.sh", "--cfg", "job"],
+                         check=True, capture_output=True, text=True, env=env)
+    cfg = yaml.safe_load(out.stdout)
+    assert (cfg["task"], cfg["num_workers"], cfg["offload_optimizer"]) == (task, 8, offload)
+    assert cfg["imagination"]["world_model"]["model_path"] == f"checkpoint_files/world_models/{task}/P_{budget}"
+    bad = subprocess.run(["bash", f"examples/mimicgen/{task}/train_wmpo_{budget}.sh", "num_workerz=2", "--cfg", "job"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "num_workerz" in bad.stderr
 
 
 @pytest.mark.sim
@@ -139,6 +162,7 @@ def test_released_settings_config_resolves():
 def test_two_fsdp2_ray_workers_update_like_one_process(assets, tmp_path):
     from dataclasses import asdict
 
+    from wmpo.distributed.dispatch import split_rows
     from wmpo.distributed.worker_group import WorkerGroup
     from wmpo.rl.grpo import grpo_advantages
     from wmpo.workers.policy_worker import PolicyWorker
@@ -150,16 +174,15 @@ def test_two_fsdp2_ray_workers_update_like_one_process(assets, tmp_path):
     batch, _ = trainer.generate()
     size = len(batch) - len(batch) % 2
     assert size >= 2
-    batch = batch.select(list(range(size)))
+    batch = batch[:size]
     cfg.update.ppo_mini_batch_size = size  # one optimizer step over the whole batch in both runs
-    advantages = grpo_advantages(batch.complete.float() * 5.0, batch.group)
-    update_policy(trainer.backend.policy, trainer.backend.optimizer, batch, advantages, cfg.update)
+    batch.advantages = grpo_advantages(batch.complete.float() * 5.0, batch.group)
+    update_policy(trainer.backend.policy, trainer.backend.optimizer, batch, cfg.update)
     single = state(trainer)
 
     group = WorkerGroup(PolicyWorker, 2, use_gpu=False, cpus_per_worker=1.0, config=asdict(cfg))
     try:
-        rows = [list(range(0, size // 2)), list(range(size // 2, size))]
-        group.call_each("update", [(batch.select(r), advantages[r]) for r in rows])
+        group.call_each("update", split_rows(batch, 2))
         sharded = group.call_all("full_state")[0]["model"]
     finally:
         group.shutdown()
@@ -205,3 +228,31 @@ def test_simulator_rollouts_record_what_the_update_needs(assets, tmp_path):
     with torch.no_grad():
         recomputed, _ = policy.log_probs(slice_inputs(policy, batch, 1, chunks), batch.responses[1, chunks], 1.6)
     torch.testing.assert_close(recomputed.reshape(-1), batch.old_log_probs[1], atol=1e-5, rtol=0)
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_simulator_rollouts_on_two_ray_workers_match_one_process(assets, tmp_path):
+    def simulate(num_workers):
+        cfg = quickstart_config(assets, iterations=0, n_samples=2, num_workers=num_workers, cpus_per_worker=0.5,
+                                output=str(tmp_path / f"sim{num_workers}"), **{"imagination.enable": False})
+        trainer = Trainer(cfg)
+        try:
+            batch = trainer._simulate([0], [0], seed=5)
+            one_frame = trainer.backend.predict(trainer.states.frames[:1], [trainer.task.prompt])  # a worker idles
+            return trainer, batch, one_frame
+        finally:
+            trainer.sim_runner.close()
+            trainer.backend.close()
+
+    local, single, single_action = simulate(0)
+    _, sharded, sharded_action = simulate(2)
+    assert sharded.batch_size == single.batch_size and sharded_action.shape == single_action.shape == (1, 8, 7)
+    np.testing.assert_allclose(sharded_action, single_action, atol=1e-6)
+    assert torch.equal(sharded.responses[:, 0], single.responses[:, 0])  # same per-row seeds, same draws
+    torch.testing.assert_close(sharded.old_log_probs[:, :56], single.old_log_probs[:, :56], atol=1e-5, rtol=0)
+    policy, chunks = local.backend.policy, slice(0, int(sharded.num_chunks[0]))
+    with torch.no_grad():
+        recomputed, _ = policy.log_probs(slice_inputs(policy, sharded, 0, chunks), sharded.responses[0, chunks], 1.6)
+    torch.testing.assert_close(recomputed.reshape(-1), sharded.old_log_probs[0, : recomputed.numel()], atol=1e-5,
+                               rtol=0)

@@ -6,10 +6,11 @@ chunk (pixel values are recomputed from it), the prompt ids, and the sampled act
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
 import numpy as np
 import torch
+from tensordict import tensorclass
 
 from wmpo.distributed.collectives import any_true
 from wmpo.imagination import ImaginedEnv
@@ -17,9 +18,10 @@ from wmpo.policy.modeling import NUM_ACTION_TOKENS
 from wmpo.policy.policy import VLAPolicy
 
 
-@dataclass
+@tensorclass
 class Trajectories:
-    """B trajectories (batch dimension first)."""
+    """B trajectories: a TensorDict (batch size [B]) with typed fields, so indexing, ``torch.cat`` and
+    ``split`` work on whole batches and Ray moves them as one object."""
 
     frames: torch.Tensor
     """(B, C, H, W, 3) uint8: the frame the policy saw before each chunk (zeros after the trajectory ended)."""
@@ -41,33 +43,39 @@ class Trajectories:
     """(B,) int64 group id (one initial state in one generation round)."""
     state_id: torch.Tensor
     """(B,) int64."""
+    advantages: torch.Tensor | None = None
+    """(B,) GRPO advantage, set by the trainer before the update."""
     videos: torch.Tensor | None = None
     """(B, T, H, W, 3) uint8 imagined videos, when recorded."""
     frame_scores: torch.Tensor | None = None
     """(B, T) reward-model score of the window ending at each frame (NaN where none was scored), with videos."""
 
-    def __len__(self) -> int:
-        return int(self.complete.shape[0])
 
-    def select(self, rows: list[int] | torch.Tensor) -> Trajectories:
-        rows = torch.as_tensor(rows, dtype=torch.long)
-        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        return Trajectories(**{k: (v[rows] if v is not None else None) for k, v in fields.items()})
+CHUNK_FIELDS = ("frames", "responses", "old_log_probs", "videos", "frame_scores")
+"""Fields whose second dimension grows with the trajectory length (padded with zeros when batches are joined)."""
 
-    @staticmethod
-    def concat(parts: list[Trajectories]) -> Trajectories:
-        names = list(Trajectories.__dataclass_fields__)
-        merged = {}
-        for name in names:
-            values = [getattr(p, name) for p in parts]
-            if any(v is None for v in values):
-                merged[name] = None
-                continue
-            if values[0].dim() >= 2 and name in ("frames", "responses", "old_log_probs", "videos", "frame_scores"):
-                width = max(v.shape[1] for v in values)
-                values = [_pad_dim1(v, width) for v in values]
-            merged[name] = torch.cat(values)
-        return Trajectories(**merged)
+
+def new_trajectories(**fields) -> Trajectories:
+    return Trajectories(**fields, batch_size=[int(fields["complete"].shape[0])])
+
+
+def concat_trajectories(parts: list[Trajectories]) -> Trajectories:
+    """Join batches of different lengths (chunk dimensions are zero-padded to the longest)."""
+    widths = {}
+    for name in CHUNK_FIELDS:
+        values = [getattr(p, name) for p in parts if getattr(p, name) is not None]
+        if len(values) == len(parts) and values:
+            widths[name] = max(v.shape[1] for v in values)
+    padded = []
+    for part in parts:
+        fields = {f.name: getattr(part, f.name) for f in dataclasses.fields(Trajectories)}
+        for name, width in widths.items():
+            fields[name] = _pad_dim1(fields[name], width)
+        for name in CHUNK_FIELDS:
+            if name not in widths:
+                fields[name] = None
+        padded.append(new_trajectories(**fields))
+    return torch.cat(padded)
 
 
 def _pad_dim1(tensor: torch.Tensor, width: int) -> torch.Tensor:
@@ -129,7 +137,7 @@ def imagine_groups(
             videos.append(step.frames)
         frame = torch.where(step.done[:, None, None, None], frame, env.last_frames)
         done = step.done
-    return Trajectories(
+    return new_trajectories(
         frames=torch.stack(frames, dim=1),
         input_ids=prompt["input_ids"].cpu(),
         attention_mask=prompt["attention_mask"].cpu(),

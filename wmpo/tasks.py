@@ -2,7 +2,7 @@
 
 Every number here comes from the released WMPO scripts (see shared reference wmpo-rl.md §10): the environment name,
 the instruction the released policies were trained with, the rollout horizon, the reward-model success threshold,
-the action un-normalization key and the update slicing. The YAML files under ``configs/task/`` carry the same values
+the action un-normalization key and the update slicing. The YAML files under ``configs/tasks/`` carry the same values
 for Hydra; ``tests/test_tasks.py`` checks that both agree.
 """
 

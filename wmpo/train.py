@@ -9,9 +9,14 @@ from __future__ import annotations
 import logging
 
 import hydra
+from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from wmpo.trainer import Trainer, TrainerConfig
+
+# The YAML files list this schema first in their defaults, so every TrainerConfig field can be overridden from the
+# command line (e.g. num_workers=8) and a mistyped key or value fails before anything starts.
+ConfigStore.instance().store(name="trainer_schema", node=TrainerConfig)
 
 
 @hydra.main(config_path="../configs", config_name="quickstart", version_base="1.3")

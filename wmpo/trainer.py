@@ -26,7 +26,7 @@ from wmpo.reward.model import build_reward_model, load_reward_model
 from wmpo.rl.group_buffer import GroupBuffer
 from wmpo.rl.grpo import grpo_advantages, informative_groups, token_level_rewards
 from wmpo.rl.update import UpdateConfig
-from wmpo.rollout import Trajectories
+from wmpo.rollout import Trajectories, concat_trajectories
 from wmpo.workers.backends import LocalBackend, RayBackend
 from wmpo.tasks import get_task
 
@@ -36,7 +36,7 @@ log = logging.getLogger("wmpo")
 @dataclass
 class ImaginationConfig:
     enable: bool = True
-    """False: the GRPO-in-simulator baseline (rollouts in the real simulator; in-process policy only)."""
+    """False: the GRPO-in-simulator baseline (rollouts in the real simulator, no world or reward model)."""
     world_model: WorldModelSpec = field(default_factory=WorldModelSpec)
     """World-model weights and sampler."""
     reward_model_path: str | None = None
@@ -127,6 +127,8 @@ class TrainerConfig:
     """Ray policy workers (FSDP2 data parallel; one GPU each with CUDA); 0 keeps everything in this process."""
     cpus_per_worker: float = 1.0
     """CPUs reserved per Ray worker."""
+    offload_optimizer: bool = False
+    """Keep AdamW states in CPU memory outside the update (frees accelerator memory for rollouts)."""
     create_missing_assets: bool = False
     """Quickstart: write a tiny random policy and sample initial states when their paths do not exist yet."""
 
@@ -252,7 +254,7 @@ class Trainer:
                 keep = informative_groups(batch.complete, batch.group, cfg.accuracy_lower_bound,
                                           cfg.accuracy_upper_bound)
                 informative += len(keep)
-                kept += [batch.select((batch.group == g).nonzero().flatten()) for g in keep]
+                kept += [batch[batch.group == g] for g in keep]
         elapsed = time.perf_counter() - start
         if len(kept) > cfg.train_batch_size:
             self.buffer.add(kept[cfg.train_batch_size :])
@@ -268,21 +270,19 @@ class Trainer:
             "perf/kept_policy_queries_per_s": queries / max(elapsed, 1e-9),
             "time/generate_s": elapsed,
         }
-        return (Trajectories.concat(kept) if kept else None), metrics
+        return (concat_trajectories(kept) if kept else None), metrics
 
     def _simulate(self, state_ids: list[int], groups: list[int], seed: int) -> Trajectories:
         from wmpo.envs.vector import VectorRunner
         from wmpo.sim_rollout import simulate_groups
 
-        if not isinstance(self.backend, LocalBackend):
-            raise ValueError("imagination.enable=false (rollouts in the simulator) needs num_workers=0")
         if getattr(self, "sim_runner", None) is None:
             ecfg = self.cfg.evaluation
             self.sim_runner = VectorRunner(self.task, backend=ecfg.backend or self.states.backend,
                                            num_workers=ecfg.workers)
         states = [self.states.states[i] for i in state_ids]
-        return simulate_groups(self.backend.policy, self.sim_runner, states, state_ids, groups, self.cfg.n_samples,
-                               self.task.prompt, self.cfg.temperature, seed)
+        return simulate_groups(self.backend.sample, self.sim_runner, states, state_ids, groups, self.cfg.n_samples,
+                               self.backend.prompt(self.task.prompt), self.backend.token_begin, seed)
 
     def _save_imagined_videos(self, batch: Trajectories) -> None:
         folder = self.output / "videos" / f"iteration_{self.iteration + 1:06d}"
@@ -302,9 +302,9 @@ class Trainer:
         else:
             width = batch.responses.shape[1] * batch.responses.shape[2]
             scores = token_level_rewards(batch.complete, batch.finish_step, width).sum(dim=1)
-            advantages = grpo_advantages(scores, batch.group)
+            batch.advantages = grpo_advantages(scores, batch.group)
             start = time.perf_counter()
-            metrics.update(self.backend.update(batch, advantages))
+            metrics.update(self.backend.update(batch))
             metrics["time/update_s"] = time.perf_counter() - start
             metrics["actor/lr"] = cfg.lr
         self.iteration += 1

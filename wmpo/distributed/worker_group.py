@@ -22,6 +22,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+RUNTIME_ENV_VARS = ("MUJOCO_GL", "PYOPENGL_PLATFORM", "TOKENIZERS_PARALLELISM", "PYTORCH_CUDA_ALLOC_CONF",
+                    "HF_HUB_OFFLINE", "NCCL_DEBUG")
+"""Caller settings every Ray worker inherits (rendering platform, allocator, offline mode, NCCL logging)."""
+
+
+def init_ray() -> None:
+    """Join the cluster started by launch_head.sh (``RAY_ADDRESS`` or a local ``ray start``), else start a local
+    one; workers get the caller's rendering and allocator settings."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    from wmpo.envs.rendering import configure_gl
+
+    configure_gl()
+    env_vars = {k: os.environ[k] for k in RUNTIME_ENV_VARS if k in os.environ}
+    ray.init(include_dashboard=False, logging_level=logging.WARNING, runtime_env={"env_vars": env_vars})
+
+
 def init_process_group(rank: int, world_size: int, master_addr: str, master_port: int, use_gpu: bool) -> None:
     """Join the workers' torch.distributed group (called inside each worker)."""
     import torch
@@ -43,15 +62,13 @@ class WorkerGroup:
         num_workers: int,
         use_gpu: bool,
         cpus_per_worker: float = 1.0,
-        runtime_env: dict | None = None,
         **kwargs: Any,
     ) -> None:
         import ray
         from ray.util.placement_group import placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-        if not ray.is_initialized():
-            ray.init(include_dashboard=False, logging_level=logging.WARNING, runtime_env=runtime_env or {})
+        init_ray()
         bundle = {"CPU": cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
         self.placement = placement_group([dict(bundle) for _ in range(num_workers)], strategy="PACK")
         ray.get(self.placement.ready(), timeout=600)
@@ -74,6 +91,12 @@ class WorkerGroup:
         import ray
 
         return ray.get([getattr(w, method).remote(*args, **kwargs) for w in self.workers])
+
+    def call_one(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call rank 0 only (for a method that touches no collective)."""
+        import ray
+
+        return ray.get(getattr(self.workers[0], method).remote(*args, **kwargs))
 
     def call_each(self, method: str, shards: Sequence[Any], **kwargs: Any) -> list:
         import ray

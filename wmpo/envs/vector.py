@@ -140,12 +140,9 @@ class VectorRunner:
         self.timeout_s = timeout_s
         self.record_frames = record_frames
         self.scripted_expert = scripted_expert
-        if not ray.is_initialized():
-            from wmpo.envs.rendering import configure_gl
+        from wmpo.distributed.worker_group import init_ray
 
-            configure_gl()
-            env_vars = {k: os.environ[k] for k in ("MUJOCO_GL", "PYOPENGL_PLATFORM") if k in os.environ}
-            ray.init(include_dashboard=False, logging_level=logging.WARNING, runtime_env={"env_vars": env_vars})
+        init_ray()
         if cpus_per_worker is None:
             # Share what is free: other actors (e.g. policy workers) may already hold part of the cluster.
             free = ray.available_resources().get("CPU", ray.cluster_resources().get("CPU", 1.0))

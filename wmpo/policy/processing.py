@@ -75,7 +75,10 @@ def preprocess_images(
     images: np.ndarray | torch.Tensor, size: int = 224, center_crop: bool = True, device: str | torch.device = "cpu"
 ) -> torch.Tensor:
     """Camera frames uint8 (B, H, W, 3) → pixel_values float32 (B, 6, size, size) on ``device``."""
-    batch = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images).to(device)
+    if not isinstance(images, torch.Tensor):
+        # Arrays that arrive through Ray are read-only views; torch wants writable memory.
+        images = np.require(images, requirements="W")
+    batch = torch.as_tensor(images).to(device)
     if center_crop:
         batch = center_crop_resize(batch, size)
     elif batch.shape[1:3] != (size, size):

@@ -69,11 +69,10 @@ def update_policy(
     policy: VLAPolicy,
     optimizer: torch.optim.Optimizer,
     batch: Trajectories,
-    advantages: torch.Tensor,
     cfg: UpdateConfig,
     autocast=None,
 ) -> dict[str, float]:
-    """Run the mini-batch optimizer steps; returns averaged metrics.
+    """Run the mini-batch optimizer steps over ``batch`` (with its ``advantages`` set); returns averaged metrics.
 
     Under data parallelism each rank holds its share of the trajectories; a global mini-batch is
     ``ppo_mini_batch_size`` trajectories over all ranks. Ranks run the same number of forward/backward passes (idle
@@ -81,6 +80,8 @@ def update_policy(
     """
     from contextlib import nullcontext
 
+    if batch.advantages is None:
+        raise ValueError("update_policy needs batch.advantages (the GRPO advantage of each trajectory)")
     autocast = autocast or nullcontext()
     world = world_size()
     model = policy.model
@@ -113,7 +114,7 @@ def update_policy(
             mask = valid_token_mask(batch.finish_step[row : row + 1], tokens.stop)[:, tokens].to(policy.device)
             old = batch.old_log_probs[row : row + 1, tokens].to(policy.device)
             out = policy_loss(
-                log_probs, old, advantages[row : row + 1].to(policy.device), mask,
+                log_probs, old, batch.advantages[row : row + 1].to(policy.device), mask,
                 cfg.clip_ratio_low, cfg.clip_ratio_high, entropy=entropy, entropy_coeff=cfg.entropy_coeff,
             )
             # Token mean of the trajectory (share of its valid tokens), mean over the global mini-batch

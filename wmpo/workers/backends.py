@@ -1,5 +1,6 @@
 """Where the policy lives: in the driver process (``LocalBackend``) or sharded over a Ray worker group
-(``RayBackend``). The trainer talks to both through the same five calls."""
+(``RayBackend``). The trainer talks to both through the same calls; batches travel as ``Trajectories``
+TensorDicts split by rows."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wmpo.rollout import Trajectories, imagine_groups
+from wmpo.distributed.dispatch import even_slices, split_rows
+from wmpo.rollout import Trajectories, concat_trajectories, imagine_groups
+from wmpo.sim_rollout import SampledChunk, sample_chunk
+from wmpo.workers.offload import move_optimizer_state, optimizer_on
 
 
 def save_policy_files(path: Path, policy, optimizer_state: dict, model_state: dict | None = None) -> None:
@@ -20,6 +24,12 @@ def save_policy_files(path: Path, policy, optimizer_state: dict, model_state: di
     torch.save(optimizer_state, path / "optimizer.pt")
 
 
+def prompt_ids(policy, instruction: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, L) input ids and attention mask of one instruction."""
+    prompt = policy.prompts([instruction])
+    return prompt["input_ids"].cpu(), prompt["attention_mask"].cpu()
+
+
 class LocalBackend:
     """Policy, world model and reward model in this process."""
 
@@ -27,24 +37,35 @@ class LocalBackend:
         from wmpo.policy import load_policy
         from wmpo.trainer import build_imagined_env
 
-        self.cfg, self.task, self.autocast = cfg, task, autocast
+        self.cfg, self.task, self.device, self.autocast = cfg, task, device, autocast
         torch.manual_seed(cfg.seed)
         self.policy = load_policy(cfg.policy_path, task.unnorm_key, device=device)
         params = [p for p in self.policy.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.env = build_imagined_env(cfg, task, device)
+        self.env = build_imagined_env(cfg, task, device) if cfg.imagination.enable else None
 
     def generate(self, first_frames, state_ids, group_ids, seed, record_videos) -> Trajectories:
         return imagine_groups(self.policy, self.env, first_frames, state_ids, group_ids, self.cfg.n_samples,
                               self.task.prompt, self.cfg.temperature, seed, record_videos)
 
-    def update(self, batch: Trajectories, advantages: torch.Tensor) -> dict[str, float]:
+    def update(self, batch: Trajectories) -> dict[str, float]:
         from wmpo.rl.update import update_policy
 
-        return update_policy(self.policy, self.optimizer, batch, advantages, self.cfg.update, self.autocast)
+        with optimizer_on(self.optimizer, self.device, self.cfg.offload_optimizer):
+            return update_policy(self.policy, self.optimizer, batch, self.cfg.update, self.autocast)
 
     def predict(self, frames: np.ndarray, instructions: list[str]) -> np.ndarray:
         return self.policy.predict(frames, instructions, do_sample=False).actions
+
+    def sample(self, frames: np.ndarray, instructions: list[str], seeds: list[int]) -> SampledChunk:
+        return sample_chunk(self.policy, frames, instructions, seeds, self.cfg.temperature)
+
+    def prompt(self, instruction: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return prompt_ids(self.policy, instruction)
+
+    @property
+    def token_begin(self) -> int:
+        return self.policy.action_tokenizer.token_begin
 
     def save(self, path: Path) -> None:
         save_policy_files(path, self.policy, self.optimizer.state_dict())
@@ -54,6 +75,8 @@ class LocalBackend:
 
         self.policy.model.load_state_dict(load_model(path / "actor").state_dict())
         self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False))
+        if self.cfg.offload_optimizer:
+            move_optimizer_state(self.optimizer, "cpu")
 
     def close(self) -> None:
         pass
@@ -61,21 +84,18 @@ class LocalBackend:
 
 class RayBackend:
     """The policy sharded with FSDP2 over ``num_workers`` Ray workers (one GPU each when CUDA is available), each
-    with its own world model and reward model; groups and trajectories are split evenly across workers."""
+    with its own world model and reward model; groups, trajectories and simulator queries are split evenly across
+    workers."""
 
     def __init__(self, cfg, use_gpu: bool) -> None:
         from wmpo.distributed.worker_group import WorkerGroup
         from wmpo.workers.policy_worker import PolicyWorker
 
         self.group = WorkerGroup(PolicyWorker, cfg.num_workers, use_gpu, cfg.cpus_per_worker, config=asdict(cfg))
-
-    @staticmethod
-    def _split(count: int, parts: int) -> list[slice]:
-        bounds = np.linspace(0, count, parts + 1).round().astype(int)
-        return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.token_begin = self.group.call_one("token_begin")
 
     def generate(self, first_frames, state_ids, group_ids, seed, record_videos) -> Trajectories:
-        parts = self._split(len(state_ids), len(self.group))
+        parts = even_slices(len(state_ids), len(self.group))
         if any(part.stop == part.start for part in parts):
             raise ValueError(f"rollout batch of {len(state_ids)} groups leaves a worker of {len(self.group)} idle")
         shards = [
@@ -83,17 +103,22 @@ class RayBackend:
              "seed": seed + p.start, "record_videos": record_videos and p.start == 0}
             for p in parts
         ]
-        return Trajectories.concat(self.group.call_each("generate", shards))
+        return concat_trajectories(self.group.call_each("generate", shards))
 
-    def update(self, batch: Trajectories, advantages: torch.Tensor) -> dict[str, float]:
-        parts = self._split(len(batch), len(self.group))
-        shards = [(batch.select(list(range(p.start, p.stop))), advantages[p]) for p in parts]
-        return self.group.call_each("update", shards)[0]
+    def update(self, batch: Trajectories) -> dict[str, float]:
+        return self.group.call_each("update", split_rows(batch, len(self.group)))[0]
 
     def predict(self, frames: np.ndarray, instructions: list[str]) -> np.ndarray:
-        parts = self._split(len(frames), len(self.group))
-        shards = [(frames[p], instructions[p]) for p in parts]
-        return np.concatenate(self.group.call_each("predict", shards))
+        parts = even_slices(len(frames), len(self.group))
+        return np.concatenate(self.group.call_each("predict", [(frames[p], instructions[p]) for p in parts]))
+
+    def sample(self, frames: np.ndarray, instructions: list[str], seeds: list[int]) -> SampledChunk:
+        parts = even_slices(len(frames), len(self.group))
+        shards = [(frames[p], instructions[p], seeds[p]) for p in parts]
+        return SampledChunk.concat(self.group.call_each("sample", shards))
+
+    def prompt(self, instruction: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.group.call_one("prompt", instruction)
 
     def save(self, path: Path) -> None:
         self.group.call_all("save", str(path))

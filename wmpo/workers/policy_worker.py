@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import torch
 from omegaconf import OmegaConf
 
 from wmpo.distributed.worker_group import init_process_group
+from wmpo.policy.modeling import ACTION_CHUNK, ACTION_DIM, NUM_ACTION_TOKENS
 from wmpo.rollout import Trajectories, imagine_groups
+from wmpo.sim_rollout import SampledChunk, sample_chunk
+from wmpo.workers.offload import move_optimizer_state, optimizer_on
 
 
 class PolicyWorker:
@@ -28,7 +32,7 @@ class PolicyWorker:
         self.policy = self._load_sharded_policy(use_gpu and self.cfg.bf16)
         params = [p for p in self.policy.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        self.env = build_imagined_env(self.cfg, self.task, self.device)
+        self.env = build_imagined_env(self.cfg, self.task, self.device) if self.cfg.imagination.enable else None
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_gpu and self.cfg.bf16 else None
 
     def _load_sharded_policy(self, bf16: bool):
@@ -60,20 +64,43 @@ class PolicyWorker:
             self.cfg.n_samples, self.task.prompt, self.cfg.temperature, shard["seed"], shard["record_videos"],
         )
 
-    def update(self, shard: tuple[Trajectories, torch.Tensor]) -> dict[str, float]:
+    def update(self, batch: Trajectories) -> dict[str, float]:
         from wmpo.rl.update import update_policy
 
-        batch, advantages = shard
-        return update_policy(self.policy, self.optimizer, batch, advantages, self.cfg.update, self.autocast)
+        with optimizer_on(self.optimizer, self.device, self.cfg.offload_optimizer):
+            metrics = update_policy(self.policy, self.optimizer, batch, self.cfg.update, self.autocast)
+        if self.device.type == "cuda":
+            metrics["perf/worker_peak_memory_gib"] = torch.cuda.max_memory_allocated(self.device) / 1024**3
+        return metrics
 
-    def predict(self, shard: tuple) -> "np.ndarray":
-        """Greedy actions for this worker's share of the frames (every worker takes part in each forward)."""
-        import numpy as np
+    def _idle_forward(self) -> None:
+        """Take part in a forward with nothing to compute: a sharded policy needs every rank in each forward."""
+        self.policy.predict(np.zeros((1, 8, 8, 3), np.uint8), [self.task.prompt], do_sample=False)
 
+    def predict(self, shard: tuple) -> np.ndarray:
+        """Greedy actions for this worker's share of the frames (possibly none)."""
         frames, instructions = shard
         if len(frames) == 0:
-            raise ValueError("predict needs at least one frame per worker")
+            self._idle_forward()
+            return np.zeros((0, ACTION_CHUNK, ACTION_DIM))
         return np.asarray(self.policy.predict(frames, instructions, do_sample=False).actions)
+
+    def sample(self, shard: tuple) -> SampledChunk:
+        """Sampled chunks for this worker's share of the frames (possibly none), row i seeded with ``seeds[i]``."""
+        frames, instructions, seeds = shard
+        if len(frames) == 0:
+            self._idle_forward()
+            return SampledChunk(np.zeros((0, ACTION_CHUNK, ACTION_DIM)),
+                                torch.zeros(0, NUM_ACTION_TOKENS, dtype=torch.long), torch.zeros(0, NUM_ACTION_TOKENS))
+        return sample_chunk(self.policy, frames, instructions, seeds, self.cfg.temperature)
+
+    def prompt(self, instruction: str) -> tuple[torch.Tensor, torch.Tensor]:
+        from wmpo.workers.backends import prompt_ids
+
+        return prompt_ids(self.policy, instruction)
+
+    def token_begin(self) -> int:
+        return self.policy.action_tokenizer.token_begin
 
     def full_state(self) -> dict | None:
         """Full model and optimizer states (gathered; returned by rank 0 only)."""
@@ -115,3 +142,5 @@ class PolicyWorker:
         set_model_state_dict(self.policy.model, full, options=options)
         optimizer = torch.load(Path(path) / "optimizer.pt", map_location="cpu", weights_only=False)
         set_optimizer_state_dict(self.policy.model, self.optimizer, optimizer, options=options)
+        if self.cfg.offload_optimizer:
+            move_optimizer_state(self.optimizer, "cpu")
