@@ -110,6 +110,14 @@ def test_evaluation_reads_trainer_checkpoints_and_collection_feeds_the_world_mod
     cfg.output = str(tmp_path / "run")
     Trainer(cfg).fit()
     actor = tmp_path / "run" / "checkpoints" / "iteration_000001" / "actor"
+    validation = quickstart_config(assets, iterations=1, val_only=True, output=cfg.output)
+    validation.evaluation.backend = "builtin"
+    Trainer(validation).fit()  # resumes iteration 1, evaluates, trains nothing
+    record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["iteration"] == 1 and 0.0 <= record["eval/success_rate"] <= 1.0
+    episodes = json.loads((tmp_path / "run" / "videos" / "iteration_000001" / "eval_results.json").read_text())
+    assert len(episodes["episodes"]) == 2
+    assert not (tmp_path / "run" / "checkpoints" / "iteration_000002").exists()
     common = [f"initial_states={cfg.initial_states}", "states=2", "workers=2", "backend=builtin"]
     subprocess.run(
         ["bash", "examples/mimicgen/square/evaluate.sh", str(actor), *common, f"output={tmp_path / 'eval'}"],

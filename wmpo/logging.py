@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,12 @@ class MetricLogger:
             else:
                 import wandb
 
-                self.wandb = wandb.init(project=wandb_project, dir=str(output), config=config, resume="allow")
+                # One W&B run per run directory: a resumed run keeps logging into it.
+                id_file = output / "wandb_run_id"
+                run_id = id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:12]
+                id_file.write_text(run_id + "\n")
+                self.wandb = wandb.init(project=wandb_project, dir=str(output), config=config, id=run_id,
+                                        resume="allow")
 
     def write(self, step: int, metrics: dict[str, float]) -> None:
         record = {"iteration": step, **{k: float(v) for k, v in metrics.items()}}

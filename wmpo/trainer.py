@@ -129,8 +129,15 @@ class TrainerConfig:
     """CPUs reserved per Ray worker."""
     offload_optimizer: bool = False
     """Keep AdamW states in CPU memory outside the update (frees accelerator memory for rollouts)."""
+    val_only: bool = False
+    """Only evaluate the policy (the resumed checkpoint's, else policy_path's) in the real simulator and stop."""
     create_missing_assets: bool = False
     """Quickstart: write a tiny random policy and sample initial states when their paths do not exist yet."""
+
+
+def needs_imagination(cfg: TrainerConfig) -> bool:
+    """Whether policy workers must hold a world model and a reward model."""
+    return cfg.imagination.enable and not cfg.val_only
 
 
 def build_imagined_env(cfg: TrainerConfig, task, device: torch.device) -> ImaginedEnv:
@@ -174,7 +181,8 @@ class Trainer:
             cfg.update.traj_mini_batch_size = self.task.traj_mini_batch_size
         self.output = Path(cfg.output)
         self.output.mkdir(parents=True, exist_ok=True)
-        (self.output / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        if not cfg.val_only:
+            (self.output / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
         device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         self.device = torch.device(device)
         self.autocast = (
@@ -327,10 +335,15 @@ class Trainer:
         folder = self.output / "videos" / f"iteration_{self.iteration:06d}"
         result = evaluate_policy(self.backend.predict, self.task, self.states, ecfg.states, ecfg.workers, ecfg.backend,
                                  folder, ecfg.videos, runner=getattr(self, "sim_runner", None))
+        log.info("real evaluation: success rate %.3f over %d episodes (%s)", result["success_rate"],
+                 len(result["episodes"]), folder / "eval_results.json")
         return {"eval/success_rate": result["success_rate"], "time/eval_s": time.perf_counter() - start}
 
     def fit(self) -> None:
         try:
+            if self.cfg.val_only:
+                self.logger.write(self.iteration, self.evaluate())
+                return
             while self.iteration < self.cfg.iterations:
                 self.step()
         finally:

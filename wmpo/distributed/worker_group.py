@@ -53,8 +53,30 @@ def init_process_group(rank: int, world_size: int, master_addr: str, master_port
     dist.init_process_group("nccl" if use_gpu else "gloo", rank=rank, world_size=world_size)
 
 
+class DistributedWorker:
+    """Base of the actors of a ``WorkerGroup``: rank bookkeeping and the torch.distributed rendezvous. Subclasses
+    build their state in ``setup``, which runs once the process group exists."""
+
+    def __init__(self, rank: int, world_size: int, use_gpu: bool) -> None:
+        self.rank, self.world_size, self.use_gpu = rank, world_size, use_gpu
+
+    def rendezvous(self) -> tuple[str, int]:
+        """This node's address and a free port on it (asked of rank 0, whose process hosts the store)."""
+        import ray
+
+        return ray.util.get_node_ip_address(), free_port()
+
+    def join(self, master_addr: str, master_port: int) -> None:
+        init_process_group(self.rank, self.world_size, master_addr, master_port, self.use_gpu)
+        self.setup()
+
+    def setup(self) -> None:
+        """Build what the worker holds (collectives allowed)."""
+
+
 class WorkerGroup:
-    """``num_workers`` Ray actors of ``worker_cls``; the constructor receives rank, world size and rendezvous."""
+    """``num_workers`` Ray actors of a ``DistributedWorker`` subclass, constructed with rank, world size, use_gpu
+    and ``kwargs``, then joined into one process group at rank 0's node."""
 
     def __init__(
         self,
@@ -72,16 +94,15 @@ class WorkerGroup:
         bundle = {"CPU": cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
         self.placement = placement_group([dict(bundle) for _ in range(num_workers)], strategy="PACK")
         ray.get(self.placement.ready(), timeout=600)
-        master_addr, master_port = ray.util.get_node_ip_address(), free_port()
         remote_cls = ray.remote(num_cpus=cpus_per_worker, num_gpus=1 if use_gpu else 0)(worker_cls)
         self.workers = [
             remote_cls.options(
                 scheduling_strategy=PlacementGroupSchedulingStrategy(self.placement, placement_group_bundle_index=i)
-            ).remote(rank=i, world_size=num_workers, master_addr=master_addr, master_port=master_port,
-                     use_gpu=use_gpu, **kwargs)
+            ).remote(rank=i, world_size=num_workers, use_gpu=use_gpu, **kwargs)
             for i in range(num_workers)
         ]
-        self.call_all("ready")
+        master_addr, master_port = self.call_one("rendezvous")
+        self.call_all("join", master_addr, master_port)
         log.info("%d %s workers ready (%s)", num_workers, worker_cls.__name__, "GPU" if use_gpu else "CPU")
 
     def __len__(self) -> int:

@@ -35,14 +35,14 @@ class LocalBackend:
 
     def __init__(self, cfg, task, device: torch.device, autocast) -> None:
         from wmpo.policy import load_policy
-        from wmpo.trainer import build_imagined_env
+        from wmpo.trainer import build_imagined_env, needs_imagination
 
         self.cfg, self.task, self.device, self.autocast = cfg, task, device, autocast
         torch.manual_seed(cfg.seed)
         self.policy = load_policy(cfg.policy_path, task.unnorm_key, device=device)
         params = [p for p in self.policy.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.env = build_imagined_env(cfg, task, device) if cfg.imagination.enable else None
+        self.env = build_imagined_env(cfg, task, device) if needs_imagination(cfg) else None
 
     def generate(self, first_frames, state_ids, group_ids, seed, record_videos) -> Trajectories:
         return imagine_groups(self.policy, self.env, first_frames, state_ids, group_ids, self.cfg.n_samples,

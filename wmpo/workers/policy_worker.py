@@ -10,30 +10,33 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from wmpo.distributed.worker_group import init_process_group
+from wmpo.distributed.worker_group import DistributedWorker
 from wmpo.policy.modeling import ACTION_CHUNK, ACTION_DIM, NUM_ACTION_TOKENS
 from wmpo.rollout import Trajectories, imagine_groups
 from wmpo.sim_rollout import SampledChunk, sample_chunk
 from wmpo.workers.offload import move_optimizer_state, optimizer_on
 
 
-class PolicyWorker:
-    def __init__(self, rank: int, world_size: int, master_addr: str, master_port: int, use_gpu: bool, config: dict):
-        from wmpo.tasks import get_task
-        from wmpo.trainer import TrainerConfig, build_imagined_env
+class PolicyWorker(DistributedWorker):
+    def __init__(self, rank: int, world_size: int, use_gpu: bool, config: dict):
+        from wmpo.trainer import TrainerConfig
 
+        super().__init__(rank, world_size, use_gpu)
         logging.basicConfig(level=logging.INFO, format=f"[worker {rank}] %(levelname)s %(message)s")
-        init_process_group(rank, world_size, master_addr, master_port, use_gpu)
-        self.rank = rank
         self.cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainerConfig), config))
+
+    def setup(self) -> None:
+        from wmpo.tasks import get_task
+        from wmpo.trainer import build_imagined_env, needs_imagination
+
         self.task = get_task(self.cfg.task)
-        self.device = torch.device("cuda" if use_gpu else "cpu")
+        self.device = torch.device("cuda" if self.use_gpu else "cpu")
         torch.manual_seed(self.cfg.seed)
-        self.policy = self._load_sharded_policy(use_gpu and self.cfg.bf16)
+        self.policy = self._load_sharded_policy(self.use_gpu and self.cfg.bf16)
         params = [p for p in self.policy.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        self.env = build_imagined_env(self.cfg, self.task, self.device) if self.cfg.imagination.enable else None
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_gpu and self.cfg.bf16 else None
+        self.env = build_imagined_env(self.cfg, self.task, self.device) if needs_imagination(self.cfg) else None
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.use_gpu and self.cfg.bf16 else None
 
     def _load_sharded_policy(self, bf16: bool):
         """Build on the meta device, shard, and fill the shards from rank 0's copy of the checkpoint: only one
@@ -54,9 +57,6 @@ class PolicyWorker:
         options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
         set_model_state_dict(model, full, options=options)
         return VLAPolicy(model.eval(), load_tokenizer(self.cfg.policy_path), self.task.unnorm_key)
-
-    def ready(self) -> bool:
-        return True
 
     def generate(self, shard: dict) -> Trajectories:
         return imagine_groups(
