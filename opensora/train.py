@@ -231,7 +231,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
                 log.write(done, {k: v for k, v in metrics.items() if not k.startswith("val/")})
                 progress.set_postfix(loss=f"{metrics['loss']:.4f}", lr=f"{metrics['lr']:.2e}")
         save = done % cfg.ckpt_every == 0 or done == cfg.max_steps
-        check = (cfg.val_every and done % cfg.val_every == 0) or done == cfg.max_steps
+        check = bool(val_ids) and ((cfg.val_every and done % cfg.val_every == 0) or done == cfg.max_steps)
         if save or check:
             ema_state = ema.full_state_dict()  # gathered once when a step both saves and validates
             if save:

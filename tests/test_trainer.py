@@ -134,6 +134,18 @@ def test_evaluation_reads_trainer_checkpoints_and_collection_feeds_the_world_mod
     assert len(episodes) == 2 and episodes[0].video.shape[1:] == (256, 256, 3)
     windows = WindowDataset(episodes, np.full(7, -1, np.float32), np.full(7, 1, np.float32))
     assert len(windows) == sum(e.finish_step - 7 for e in episodes)
+    rollouts, stats = tmp_path / "rollouts", tmp_path / "dataset_statistics.json"
+    subprocess.run([sys.executable, "scripts/compute_statistics.py", f"shards=[{rollouts}]", f"output={stats}"],
+                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "opensora.train", "--config", "configs/world_model/tiny.yaml", f"data.shards=[{rollouts}]",
+         f"data.stats={stats}", "data.val_episodes=0", "data.batch_size=1", "max_steps=2", "model.preset=tiny",
+         "model.vae_preset=tiny", f"output={tmp_path / 'world_model'}"],
+        check=True, capture_output=True,
+    )
+    record = json.loads((tmp_path / "world_model" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 2 and np.isfinite(record["loss"])
+    assert (tmp_path / "world_model" / "checkpoints" / "step_0000002").is_dir()
 
 
 def test_released_settings_config_resolves():
