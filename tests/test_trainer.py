@@ -202,7 +202,7 @@ def test_two_fsdp2_ray_workers_update_like_one_process(assets, tmp_path):
 
     group = WorkerGroup(PolicyWorker, 2, use_gpu=False, cpus_per_worker=1.0, config=asdict(cfg))
     try:
-        group.call_each("update", split_rows(batch, 2))
+        group.call_each("update", [(shard,) for shard in split_rows(batch, 2)])
         sharded = group.call_all("full_state")[0]["model"]
     finally:
         group.shutdown()
@@ -224,12 +224,25 @@ def test_trainer_runs_with_two_ray_workers(assets, tmp_path):
     actor = tmp_path / "ray" / "checkpoints" / "iteration_000001" / "actor"
     from wmpo.policy import load_policy
 
-    assert load_policy(actor, "square_d0_300_demos").model is not None
-    resumed = Trainer(
-        quickstart_config(assets, iterations=1, num_workers=2, cpus_per_worker=0.5, output=str(tmp_path / "ray"))
-    )
-    assert resumed.iteration == 1
-    resumed.backend.close()
+    assert list((tmp_path / "ray" / "videos" / "iteration_000001").glob("imagined_*.mp4"))
+    sharded = {k: v.float() for k, v in load_policy(actor, "square_d0_300_demos").model.state_dict().items()}
+    # Checkpoints move between the sharded workers and a single process, both ways (one optimizer-state format).
+    local = Trainer(quickstart_config(assets, iterations=2, output=str(tmp_path / "ray")))
+    assert local.iteration == 1 and len(local.backend.optimizer.state) > 0
+    assert all(torch.equal(v.float(), sharded[k]) for k, v in state(local).items())
+    local.fit()
+    back = Trainer(quickstart_config(assets, iterations=2, num_workers=2, cpus_per_worker=0.5,
+                                     output=str(tmp_path / "ray")))
+    try:
+        assert back.iteration == 2
+        gathered = back.backend.group.call_all("full_state")[0]
+    finally:
+        back.backend.close()
+    final = state(local)
+    assert all(torch.equal(gathered["model"][k].float(), final[k].float()) for k in final)
+    expected = torch.load(tmp_path / "ray" / "checkpoints" / "iteration_000002" / "optimizer.pt", weights_only=False)
+    name = next(iter(expected["state"]))
+    assert torch.equal(gathered["optimizer"]["state"][name]["exp_avg"], expected["state"][name]["exp_avg"])
 
 
 @pytest.mark.sim

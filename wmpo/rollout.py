@@ -78,6 +78,15 @@ def concat_trajectories(parts: list[Trajectories]) -> Trajectories:
     return torch.cat(padded)
 
 
+def split_off_videos(batch: Trajectories) -> tuple[Trajectories, Trajectories | None]:
+    """The batch without videos, and the same rows with their videos (None when none were recorded): videos are
+    only for logging and stay out of the update batch."""
+    if batch.videos is None:
+        return batch, None
+    fields = {f.name: getattr(batch, f.name) for f in dataclasses.fields(Trajectories)}
+    return new_trajectories(**{**fields, "videos": None, "frame_scores": None}), batch
+
+
 def _pad_dim1(tensor: torch.Tensor, width: int) -> torch.Tensor:
     if tensor.shape[1] == width:
         return tensor

@@ -92,7 +92,7 @@ class TrainerConfig:
     max_generation_rounds: int = 8
     """Rounds of generation per iteration before updating with the groups found so far."""
     rollout_batch_size: int = 16
-    """Initial states imagined together (each with n_samples trajectories)."""
+    """Initial states imagined together (each with n_samples trajectories), at least one per Ray worker."""
     temperature: float = 1.6
     """Sampling temperature of imagined rollouts (and of the log-probs)."""
     lr: float = 5e-6
@@ -116,7 +116,7 @@ class TrainerConfig:
     device: str = "auto"
     """cpu, cuda, or auto."""
     bf16: bool = True
-    """bf16 autocast for the models on CUDA."""
+    """On CUDA: bf16 autocast for the policy, bf16 world model and VAE."""
     video_groups: int = 1
     """Imagined groups saved as mp4 per iteration."""
     tensorboard: bool = False
@@ -140,10 +140,39 @@ def needs_imagination(cfg: TrainerConfig) -> bool:
     return cfg.imagination.enable and not cfg.val_only
 
 
-def build_imagined_env(cfg: TrainerConfig, task, device: torch.device) -> ImaginedEnv:
-    """World model, VAE and reward model of the configuration, on ``device``."""
+def resolve_device(cfg: TrainerConfig) -> str:
+    """``auto``: CUDA when this machine has it or, with Ray workers, when the Ray cluster has GPUs (the driver may
+    run on a head node without any)."""
+    if cfg.device != "auto":
+        return cfg.device
+    if torch.cuda.is_available():
+        return "cuda"
+    if cfg.num_workers > 0:
+        import ray
+
+        from wmpo.distributed.worker_group import init_ray
+
+        init_ray()
+        return "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
+    return "cpu"
+
+
+def absolute_paths(cfg: TrainerConfig) -> TrainerConfig:
+    """The configuration with its file paths made absolute: Ray workers do not run in the driver's directory."""
     icfg = cfg.imagination
-    wm = WorldModel.build(icfg.world_model, device=device)
+    for owner, name in [(cfg, "policy_path"), (cfg, "initial_states"), (cfg, "output"), (icfg, "reward_model_path"),
+                        (icfg.world_model, "model_path"), (icfg.world_model, "vae_path")]:
+        if getattr(owner, name):
+            setattr(owner, name, str(Path(getattr(owner, name)).resolve()))
+    return cfg
+
+
+def build_imagined_env(cfg: TrainerConfig, task, device: torch.device) -> ImaginedEnv:
+    """World model, VAE and reward model of the configuration, on ``device`` (world model and VAE in bf16 on CUDA
+    with ``bf16``, as the released rollouts ran)."""
+    icfg = cfg.imagination
+    dtype = torch.bfloat16 if device.type == "cuda" and cfg.bf16 else torch.float32
+    wm = WorldModel.build(icfg.world_model, device=device, dtype=dtype)
     if icfg.reward_model_path:
         reward = load_reward_model(icfg.reward_model_path, icfg.reward_preset)
     else:
@@ -183,17 +212,13 @@ class Trainer:
         self.output.mkdir(parents=True, exist_ok=True)
         if not cfg.val_only:
             (self.output / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-        device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        self.device = torch.device(device)
-        self.autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" and cfg.bf16 else None
-        )
+        self.device = torch.device(resolve_device(cfg))
         if cfg.create_missing_assets:
             create_missing_assets(cfg, self.task)
         if cfg.num_workers > 0:
-            self.backend = RayBackend(cfg, use_gpu=self.device.type == "cuda")
+            self.backend = RayBackend(absolute_paths(cfg), use_gpu=self.device.type == "cuda")
         else:
-            self.backend = LocalBackend(cfg, self.task, self.device, self.autocast)
+            self.backend = LocalBackend(cfg, self.task, self.device)
         from wmpo.envs.initial_states import load_initial_states
 
         self.states = load_initial_states(Path(cfg.initial_states), task=self.task.name)
@@ -241,21 +266,22 @@ class Trainer:
         start = time.perf_counter()
         while len(kept) < cfg.train_batch_size and rounds < cfg.max_generation_rounds:
             rounds += 1
-            for first in range(0, cfg.train_batch_size, cfg.rollout_batch_size):
-                count = min(cfg.rollout_batch_size, cfg.train_batch_size - first)
+            # Every call gives each worker at least one group; groups beyond the batch wait in the buffer.
+            count = max(cfg.rollout_batch_size, cfg.num_workers)
+            for _ in range(0, cfg.train_batch_size, count):
                 groups = list(range(self.next_group, self.next_group + count))
                 self.next_group += count
                 state_ids = [self._state_order(g) for g in groups]
                 seed = cfg.seed * 1_000_003 + groups[0]
                 if cfg.imagination.enable:
-                    batch = self.backend.generate(
+                    batch, recorded = self.backend.generate(
                         self.first_frames[state_ids], state_ids, groups, seed=seed,
                         record_videos=generated < cfg.video_groups,
                     )
+                    if recorded is not None:
+                        self._save_imagined_videos(recorded)
                 else:
                     batch = self._simulate(state_ids, groups, seed)
-                if batch.videos is not None:
-                    self._save_imagined_videos(batch)
                 generated += count
                 frames += int(batch.finish_step.sum()) + len(batch)
                 successes.append(batch.complete.float())
@@ -319,7 +345,7 @@ class Trainer:
         last = self.iteration == cfg.iterations
         if cfg.test_freq and (self.iteration % cfg.test_freq == 0 or last):
             metrics.update(self.evaluate())
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and isinstance(self.backend, LocalBackend):
             metrics["perf/peak_memory_gib"] = torch.cuda.max_memory_allocated(self.device) / 1024**3
         self.logger.write(self.iteration, metrics)
         if self.iteration % cfg.save_freq == 0 or last:

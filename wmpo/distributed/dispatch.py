@@ -17,5 +17,9 @@ def even_slices(count: int, parts: int) -> list[slice]:
 
 
 def split_rows(batch: Sequence[T] | T, parts: int) -> list[T]:
-    """Shards of anything indexable by a slice along its first dimension (TensorDicts, tensors, arrays)."""
-    return [batch[part] for part in even_slices(len(batch), parts)]
+    """Shards of anything indexable by a slice along its first dimension (TensorDicts, tensors, arrays).
+
+    Tensor shards are copies: a sliced tensor pickles its whole storage, so a view would ship the full batch to
+    every worker (numpy slices and lists pickle only their own items)."""
+    shards = [batch[part] for part in even_slices(len(batch), parts)]
+    return [s.clone() if hasattr(s, "clone") else s for s in shards]

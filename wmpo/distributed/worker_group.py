@@ -2,7 +2,7 @@
 a machine without GPUs), joined by a torch.distributed process group (NCCL on GPU, gloo on CPU).
 
 Dispatch is explicit: ``call_all`` sends the same arguments to every worker (one-to-all), ``call_each`` sends
-worker i its own shard (data-parallel split); results come back as a list in rank order.
+worker i its own arguments (data-parallel split); results come back as a list in rank order.
 """
 
 from __future__ import annotations
@@ -49,7 +49,10 @@ def init_process_group(rank: int, world_size: int, master_addr: str, master_port
     os.environ.update({"MASTER_ADDR": master_addr, "MASTER_PORT": str(master_port),
                        "RANK": str(rank), "WORLD_SIZE": str(world_size)})
     if use_gpu:
-        torch.cuda.set_device(0)  # Ray exposes each worker's GPU as device 0
+        import ray
+
+        # Ray normally hides all but the worker's GPU (device 0); when it does not, pick the assigned one.
+        torch.cuda.set_device(0 if torch.cuda.device_count() == 1 else int(ray.get_gpu_ids()[0]))
     dist.init_process_group("nccl" if use_gpu else "gloo", rank=rank, world_size=world_size)
 
 
@@ -119,12 +122,13 @@ class WorkerGroup:
 
         return ray.get(getattr(self.workers[0], method).remote(*args, **kwargs))
 
-    def call_each(self, method: str, shards: Sequence[Any], **kwargs: Any) -> list:
+    def call_each(self, method: str, shards: Sequence[tuple]) -> list:
+        """Worker i runs ``method(*shards[i])``."""
         import ray
 
         if len(shards) != len(self.workers):
             raise ValueError(f"{len(shards)} shards for {len(self.workers)} workers")
-        return ray.get([getattr(w, method).remote(shard, **kwargs) for w, shard in zip(self.workers, shards)])
+        return ray.get([getattr(w, method).remote(*shard) for w, shard in zip(self.workers, shards)])
 
     def shutdown(self) -> None:
         import ray

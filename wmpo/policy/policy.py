@@ -33,8 +33,9 @@ class PolicyOutput:
 
 
 def token_log_probs(logits: torch.Tensor, slots: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-prob of ``slots`` and the entropy of each position under softmax(logits / temperature)."""
-    log_p = torch.log_softmax(logits / temperature, dim=-1)
+    """Log-prob of ``slots`` and the entropy of each position under softmax(logits / temperature), in fp32
+    whatever the logits' dtype (bf16 log-probs would make the PPO ratio noisy)."""
+    log_p = torch.log_softmax(logits.float() / temperature, dim=-1)
     chosen = torch.gather(log_p, -1, slots.unsqueeze(-1)).squeeze(-1)
     entropy = -(log_p.exp() * log_p).sum(dim=-1)
     return chosen, entropy
@@ -44,7 +45,7 @@ def sample_slots(
     logits: torch.Tensor, temperature: float, generator: torch.Generator | Sequence[torch.Generator] | None
 ) -> torch.Tensor:
     """Independent categorical draw per position from softmax(logits / temperature) → (B, 56) indices."""
-    probs = torch.softmax(logits / temperature, dim=-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
     if generator is None or isinstance(generator, torch.Generator):
         rows = [(probs.reshape(-1, probs.shape[-1]), generator)]
     else:

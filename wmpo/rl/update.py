@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from wmpo.distributed.collectives import global_max, global_sum, world_size
@@ -65,6 +66,16 @@ def _slices(batch: Trajectories, rows: list[int], step: int | None) -> list[tupl
     return work
 
 
+def _idle_pass(policy: VLAPolicy, temperature: float, autocast) -> None:
+    """A zero-weight forward/backward for a rank with no (more) work in this mini-batch: sharded parameters are
+    gathered and gradients reduced collectively, so every rank runs the same number of passes."""
+    inputs = policy.prepare(np.zeros((1, 8, 8, 3), np.uint8), ["idle"])
+    responses = torch.full((1, NUM_ACTION_TOKENS), policy.action_tokenizer.token_begin, device=policy.device)
+    with autocast:
+        log_probs, _ = policy.log_probs(inputs, responses, temperature=temperature)
+    (log_probs.float().sum() * 0.0).backward()
+
+
 def update_policy(
     policy: VLAPolicy,
     optimizer: torch.optim.Optimizer,
@@ -98,8 +109,10 @@ def update_policy(
         passes = global_max(len(work))
         optimizer.zero_grad(set_to_none=True)
         for number in range(passes):
-            idle = number >= len(work)
-            row, chunks, valid, total = work[number] if not idle else (0, slice(0, 1), 0, 1)
+            if number >= len(work):
+                _idle_pass(policy, cfg.temperature, autocast)
+                continue
+            row, chunks, valid, total = work[number]
             tokens = slice(chunks.start * NUM_ACTION_TOKENS, chunks.stop * NUM_ACTION_TOKENS)
             with autocast:
                 log_probs, entropy = policy.log_probs(
@@ -108,9 +121,6 @@ def update_policy(
                     temperature=cfg.temperature,
                 )
             log_probs, entropy = log_probs.reshape(1, -1).float(), entropy.reshape(1, -1).float()
-            if idle:
-                (log_probs.sum() * 0.0).backward()
-                continue
             mask = valid_token_mask(batch.finish_step[row : row + 1], tokens.stop)[:, tokens].to(policy.device)
             old = batch.old_log_probs[row : row + 1, tokens].to(policy.device)
             out = policy_loss(
@@ -129,6 +139,7 @@ def update_policy(
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         grad_norms.append(float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm))
         optimizer.step()
+    optimizer.zero_grad(set_to_none=True)  # gradients would otherwise hold a model's worth of memory until next time
     totals = {key: global_sum(value) for key, value in totals.items()}
     count = max(1, len(grad_norms))
     tokens = max(1.0, totals["tokens"])

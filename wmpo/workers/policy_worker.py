@@ -5,6 +5,7 @@ workers at once."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,9 +13,8 @@ from omegaconf import OmegaConf
 
 from wmpo.distributed.worker_group import DistributedWorker
 from wmpo.policy.modeling import ACTION_CHUNK, ACTION_DIM, NUM_ACTION_TOKENS
-from wmpo.rollout import Trajectories, imagine_groups
-from wmpo.sim_rollout import SampledChunk, sample_chunk
-from wmpo.workers.offload import move_optimizer_state, optimizer_on
+from wmpo.rollout import Trajectories
+from wmpo.sim_rollout import SampledChunk
 
 
 class PolicyWorker(DistributedWorker):
@@ -27,16 +27,14 @@ class PolicyWorker(DistributedWorker):
 
     def setup(self) -> None:
         from wmpo.tasks import get_task
-        from wmpo.trainer import build_imagined_env, needs_imagination
+        from wmpo.workers.policy_host import PolicyHost
 
         self.task = get_task(self.cfg.task)
         self.device = torch.device("cuda" if self.use_gpu else "cpu")
         torch.manual_seed(self.cfg.seed)
-        self.policy = self._load_sharded_policy(self.use_gpu and self.cfg.bf16)
-        params = [p for p in self.policy.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        self.env = build_imagined_env(self.cfg, self.task, self.device) if needs_imagination(self.cfg) else None
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.use_gpu and self.cfg.bf16 else None
+        self.host = PolicyHost(self.cfg, self.task, self._load_sharded_policy(self.use_gpu and self.cfg.bf16),
+                               self.device)
+        self.policy = self.host.policy
 
     def _load_sharded_policy(self, bf16: bool):
         """Build on the meta device, shard, and fill the shards from rank 0's copy of the checkpoint: only one
@@ -58,49 +56,39 @@ class PolicyWorker(DistributedWorker):
         set_model_state_dict(model, full, options=options)
         return VLAPolicy(model.eval(), load_tokenizer(self.cfg.policy_path), self.task.unnorm_key)
 
-    def generate(self, shard: dict) -> Trajectories:
-        return imagine_groups(
-            self.policy, self.env, shard["first_frames"], shard["state_ids"], shard["group_ids"],
-            self.cfg.n_samples, self.task.prompt, self.cfg.temperature, shard["seed"], shard["record_videos"],
-        )
+    def generate(self, first_frames, state_ids, group_ids, seed: int, record_videos: bool) -> Trajectories:
+        return self.host.generate(first_frames, state_ids, group_ids, seed, record_videos)
 
     def update(self, batch: Trajectories) -> dict[str, float]:
-        from wmpo.rl.update import update_policy
-
-        with optimizer_on(self.optimizer, self.device, self.cfg.offload_optimizer):
-            metrics = update_policy(self.policy, self.optimizer, batch, self.cfg.update, self.autocast)
+        metrics = self.host.update(batch)
         if self.device.type == "cuda":
             metrics["perf/worker_peak_memory_gib"] = torch.cuda.max_memory_allocated(self.device) / 1024**3
         return metrics
 
     def _idle_forward(self) -> None:
         """Take part in a forward with nothing to compute: a sharded policy needs every rank in each forward."""
-        self.policy.predict(np.zeros((1, 8, 8, 3), np.uint8), [self.task.prompt], do_sample=False)
+        self.host.predict(np.zeros((1, 8, 8, 3), np.uint8), [self.task.prompt])
 
-    def predict(self, shard: tuple) -> np.ndarray:
+    def predict(self, frames: np.ndarray, instructions: list[str]) -> np.ndarray:
         """Greedy actions for this worker's share of the frames (possibly none)."""
-        frames, instructions = shard
         if len(frames) == 0:
             self._idle_forward()
             return np.zeros((0, ACTION_CHUNK, ACTION_DIM))
-        return np.asarray(self.policy.predict(frames, instructions, do_sample=False).actions)
+        return self.host.predict(frames, instructions)
 
-    def sample(self, shard: tuple) -> SampledChunk:
+    def sample(self, frames: np.ndarray, instructions: list[str], seeds: list[int]) -> SampledChunk:
         """Sampled chunks for this worker's share of the frames (possibly none), row i seeded with ``seeds[i]``."""
-        frames, instructions, seeds = shard
         if len(frames) == 0:
             self._idle_forward()
             return SampledChunk(np.zeros((0, ACTION_CHUNK, ACTION_DIM)),
                                 torch.zeros(0, NUM_ACTION_TOKENS, dtype=torch.long), torch.zeros(0, NUM_ACTION_TOKENS))
-        return sample_chunk(self.policy, frames, instructions, seeds, self.cfg.temperature)
+        return self.host.sample(frames, instructions, seeds)
 
     def prompt(self, instruction: str) -> tuple[torch.Tensor, torch.Tensor]:
-        from wmpo.workers.backends import prompt_ids
-
-        return prompt_ids(self.policy, instruction)
+        return self.host.prompt(instruction)
 
     def token_begin(self) -> int:
-        return self.policy.action_tokenizer.token_begin
+        return self.host.token_begin()
 
     def full_state(self) -> dict | None:
         """Full model and optimizer states (gathered; returned by rank 0 only)."""
@@ -112,13 +100,11 @@ class PolicyWorker(DistributedWorker):
 
         options = StateDictOptions(full_state_dict=True, cpu_offload=True)
         model_state = get_model_state_dict(self.policy.model, options=options)
-        optimizer_state = get_optimizer_state_dict(self.policy.model, self.optimizer, options=options)
+        optimizer_state = get_optimizer_state_dict(self.policy.model, self.host.optimizer, options=options)
         return {"model": model_state, "optimizer": optimizer_state} if self.rank == 0 else None
 
     def save(self, path: str) -> None:
         """Rank 0 writes actor/ (released layout) and optimizer.pt into ``path`` from the gathered states."""
-        from pathlib import Path
-
         from wmpo.workers.backends import save_policy_files
 
         state = self.full_state()
@@ -126,9 +112,7 @@ class PolicyWorker(DistributedWorker):
             save_policy_files(Path(path), self.policy, state["optimizer"], model_state=state["model"])
 
     def load(self, path: str) -> None:
-        """Every rank reads the checkpoint (shared filesystem) and keeps its shard."""
-        from pathlib import Path
-
+        """Rank 0 reads the checkpoint and sends every rank its shards of the model and optimizer states."""
         from torch.distributed.checkpoint.state_dict import (
             StateDictOptions,
             set_model_state_dict,
@@ -137,10 +121,12 @@ class PolicyWorker(DistributedWorker):
 
         from wmpo.policy.checkpoint import load_model
 
-        options = StateDictOptions(full_state_dict=True)
-        full = load_model(Path(path) / "actor").state_dict()
-        set_model_state_dict(self.policy.model, full, options=options)
-        optimizer = torch.load(Path(path) / "optimizer.pt", map_location="cpu", weights_only=False)
-        set_optimizer_state_dict(self.policy.model, self.optimizer, optimizer, options=options)
-        if self.cfg.offload_optimizer:
-            move_optimizer_state(self.optimizer, "cpu")
+        options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+        model = load_model(Path(path) / "actor").state_dict() if self.rank == 0 else {}
+        set_model_state_dict(self.policy.model, model, options=options)
+        del model
+        optimizer = {}
+        if self.rank == 0:
+            optimizer = torch.load(Path(path) / "optimizer.pt", map_location="cpu", weights_only=False)
+        set_optimizer_state_dict(self.policy.model, self.host.optimizer, optimizer, options=options)
+        self.host.after_load()

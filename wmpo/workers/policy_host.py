@@ -1,0 +1,64 @@
+"""What a process holding the policy (whole, or one FSDP2 shard) does for the trainer: imagined rollouts, simulator
+queries and GRPO updates, all at the same precision so rollout and update log-probs are computed alike."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+from wmpo.policy.policy import VLAPolicy
+from wmpo.rollout import Trajectories, imagine_groups
+from wmpo.sim_rollout import SampledChunk, sample_chunk
+from wmpo.workers.offload import move_optimizer_state, optimizer_on
+
+
+class PolicyHost:
+    """The policy with its AdamW optimizer and, when the run imagines, a world model and a reward model."""
+
+    def __init__(self, cfg, task, policy: VLAPolicy, device: torch.device) -> None:
+        from wmpo.trainer import build_imagined_env, needs_imagination
+
+        self.cfg, self.task, self.policy, self.device = cfg, task, policy, device
+        params = [p for p in policy.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.env = build_imagined_env(cfg, task, device) if needs_imagination(cfg) else None
+        bf16 = device.type == "cuda" and cfg.bf16
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else None
+
+    def inference(self):
+        return self.autocast if self.autocast is not None else nullcontext()
+
+    def generate(self, first_frames, state_ids, group_ids, seed: int, record_videos: bool) -> Trajectories:
+        with self.inference():
+            return imagine_groups(self.policy, self.env, first_frames, state_ids, group_ids, self.cfg.n_samples,
+                                  self.task.prompt, self.cfg.temperature, seed, record_videos)
+
+    def update(self, batch: Trajectories) -> dict[str, float]:
+        from wmpo.rl.update import update_policy
+
+        with optimizer_on(self.optimizer, self.device, self.cfg.offload_optimizer):
+            return update_policy(self.policy, self.optimizer, batch, self.cfg.update, self.autocast)
+
+    def predict(self, frames: np.ndarray, instructions: list[str]) -> np.ndarray:
+        """Greedy actions (B, 8, 7)."""
+        with self.inference():
+            return np.asarray(self.policy.predict(frames, instructions, do_sample=False).actions)
+
+    def sample(self, frames: np.ndarray, instructions: list[str], seeds: list[int]) -> SampledChunk:
+        with self.inference():
+            return sample_chunk(self.policy, frames, instructions, seeds, self.cfg.temperature)
+
+    def prompt(self, instruction: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, L) input ids and attention mask of one instruction."""
+        prompt = self.policy.prompts([instruction])
+        return prompt["input_ids"].cpu(), prompt["attention_mask"].cpu()
+
+    def token_begin(self) -> int:
+        return self.policy.action_tokenizer.token_begin
+
+    def after_load(self) -> None:
+        """Loading an optimizer state puts it next to the parameters; offloading keeps it in CPU memory."""
+        if self.cfg.offload_optimizer:
+            move_optimizer_state(self.optimizer, "cpu")
