@@ -71,6 +71,6 @@ def test_tiny_classifier_learns_visible_success(shards, tmp_path):
     model = load_reward_model(tmp_path / "run" / "reward_model.pth", "tiny")
     held_out = index_episodes(shards)[-20:]
     for episode in held_out[:4]:
-        video = torch.from_numpy(np.asarray(episode.video.open()))
+        video = torch.from_numpy(np.array(episode.video.open()))
         decision = score_video(model, video, best["threshold"], min_steps=0)
         assert decision.complete == bool(episode.meta["complete"])
