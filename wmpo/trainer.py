@@ -135,6 +135,17 @@ class TrainerConfig:
     """Quickstart: write a tiny random policy and sample initial states when their paths do not exist yet."""
 
 
+def load_trainer_config(path: str | Path, overrides: list[str] = ()) -> TrainerConfig:
+    """A Hydra config file of ``configs/`` plus ``key=value`` overrides, without Hydra (scripts and tests)."""
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.load(path)
+    for key in ("hydra", "defaults"):
+        raw.pop(key, None)
+    merged = OmegaConf.merge(OmegaConf.structured(TrainerConfig), raw, OmegaConf.from_dotlist(list(overrides)))
+    return OmegaConf.to_object(merged)
+
+
 def needs_imagination(cfg: TrainerConfig) -> bool:
     """Whether policy workers must hold a world model and a reward model."""
     return cfg.imagination.enable and not cfg.val_only

@@ -1,0 +1,111 @@
+"""Imagined-rollout throughput of whole groups (policy → world model → VAE decode → reward scoring): the released
+behaviour (context recomputed at every denoising step, every trajectory generated to the horizon) against this
+project's (context cached once per chunk, a trajectory stops at its first success window), and their ratio.
+
+    python scripts/bench_rollout.py                                   # quickstart's tiny models on the CPU
+    python scripts/bench_rollout.py config=configs/mimicgen.yaml groups=2 device=cuda \\
+        policy_path=checkpoint_files/SFT_models/square initial_states=data_files/initial_states/square
+
+The gain from stopping depends on how many trajectories succeed, so it shows with trained checkpoints (random
+models rarely pass the reward threshold); ``success`` reports the imagined success rate of each mode.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from wmpo.cli import parse_config
+
+
+@dataclass
+class Config:
+    config: str = "configs/quickstart.yaml"
+    """Trainer configuration the models, horizon and sampler come from."""
+    groups: int = 2
+    """Initial states rolled together (each with the configuration's n_samples trajectories)."""
+    repeats: int = 2
+    """Timed runs per mode (the fastest counts; the first also warms up)."""
+    device: str = "cpu"
+    """Device of the models."""
+    policy_path: str | None = None
+    """Policy checkpoint; default: the configuration's, or a tiny random policy when that does not exist."""
+    initial_states: str | None = None
+    """Initial-state folder for the first frames; default: random frames."""
+    overrides: list[str] = field(default_factory=list)
+    """Further trainer settings, e.g. [imagination.world_model.num_sampling_steps=10]."""
+
+
+def time_mode(cfg, task, policy, first_frames, use_cache: bool, stop_on_success: bool, repeats: int) -> dict:
+    from wmpo.rollout import imagine_groups
+    from wmpo.trainer import build_imagined_env
+
+    cfg.imagination.world_model.use_cache = use_cache
+    cfg.imagination.stop_on_success = stop_on_success
+    torch.manual_seed(0)
+    env = build_imagined_env(cfg, task, policy.device)
+    ids = list(range(len(first_frames)))
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=policy.device.type == "cuda" and cfg.bf16)
+    best, batch = float("inf"), None
+    for _ in range(repeats):
+        if policy.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with autocast:
+            batch = imagine_groups(policy, env, first_frames, ids, ids, cfg.n_samples, task.prompt, cfg.temperature,
+                                   seed=cfg.seed)
+        if policy.device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return {
+        "seconds": best,
+        "trajectories_per_s": len(batch) / best,
+        "frames": int(batch.num_chunks.sum()) * env.wm.spec.chunk + len(batch),  # generated, first frames included
+        "queries": int(batch.num_chunks.sum()),
+        "success": float(batch.complete.float().mean()),
+    }
+
+
+def main() -> None:
+    from wmpo.envs.initial_states import load_initial_states
+    from wmpo.policy import load_policy
+    from wmpo.policy.tiny import write_tiny_checkpoint
+    from wmpo.tasks import get_task
+    from wmpo.trainer import load_trainer_config
+
+    args = parse_config(Config, doc=__doc__)
+    cfg = load_trainer_config(args.config, args.overrides)
+    task = get_task(cfg.task)
+    policy_path = Path(args.policy_path or cfg.policy_path)
+    scratch = tempfile.TemporaryDirectory()
+    if not policy_path.exists():
+        policy_path = write_tiny_checkpoint(Path(scratch.name) / "policy", seed=cfg.seed)
+    policy = load_policy(policy_path, task.unnorm_key, device=args.device)
+    size = cfg.imagination.image_size
+    if args.initial_states:
+        from wmpo.data.frames import resize_frames
+
+        frames = load_initial_states(Path(args.initial_states), task=task.name).frames[: args.groups]
+        first_frames = torch.from_numpy(resize_frames(frames, size) if frames.shape[1] != size else frames)
+    else:
+        first_frames = torch.randint(0, 256, (args.groups, size, size, 3), generator=torch.Generator().manual_seed(0),
+                                     dtype=torch.uint8)
+    released = time_mode(cfg, task, policy, first_frames, use_cache=False, stop_on_success=False,
+                         repeats=args.repeats)
+    ours = time_mode(cfg, task, policy, first_frames, use_cache=True, stop_on_success=True, repeats=args.repeats)
+    wm = cfg.imagination.world_model
+    print(f"{task.name}: {args.groups} groups x {cfg.n_samples} trajectories, {wm.model_preset} + {wm.vae_preset} VAE, "
+          f"{size}px, {wm.num_sampling_steps} steps, horizon {cfg.imagination.max_steps or task.max_steps}, "
+          f"{args.device}")
+    for name, result in (("released (recompute, full horizon)", released), ("cached + stop at success", ours)):
+        print(f"{name:36s} {result['trajectories_per_s']:8.3f} trajectories/s  {result['seconds']:7.2f} s  "
+              f"{result['frames']:6d} frames  {result['queries']:5d} policy queries  success {result['success']:.3f}")
+    print(f"ratio: {ours['trajectories_per_s'] / released['trajectories_per_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
