@@ -1,28 +1,24 @@
 import json
 
 import numpy as np
-
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from wmpo.rl.grpo import policy_loss, valid_token_mask
 from wmpo.rl.update import UpdateConfig, slice_inputs, update_policy
-from wmpo.trainer import Trainer, TrainerConfig
+from wmpo.trainer import Trainer, TrainerConfig, load_trainer_config
 
 
 def quickstart_config(tmp_path, **overrides) -> TrainerConfig:
-    raw = OmegaConf.load("configs/quickstart.yaml")
-    raw.pop("hydra")
-    raw.pop("defaults")
-    raw.output = str(tmp_path / "run")
-    raw.policy_path = str(tmp_path / "assets" / "policy")
-    raw.initial_states = str(tmp_path / "assets" / "initial_states")
-    raw.test_freq = 0
-    raw.imagination.max_steps = 16
-    for key, value in overrides.items():
-        OmegaConf.update(raw, key, value)
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainerConfig), raw))
+    settings = {
+        "output": tmp_path / "run",
+        "policy_path": tmp_path / "assets" / "policy",
+        "initial_states": tmp_path / "assets" / "initial_states",
+        "test_freq": 0,
+        "imagination.max_steps": 16,
+        **overrides,
+    }
+    return load_trainer_config("configs/quickstart.yaml", [f"{key}={value}" for key, value in settings.items()])
 
 
 @pytest.fixture(scope="module")
@@ -149,10 +145,7 @@ def test_evaluation_reads_trainer_checkpoints_and_collection_feeds_the_world_mod
 
 
 def test_released_settings_config_resolves():
-    raw = OmegaConf.load("configs/mimicgen.yaml")
-    raw.pop("hydra")
-    raw.pop("defaults")
-    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainerConfig), raw))
+    cfg = load_trainer_config("configs/mimicgen.yaml")
     assert (cfg.train_batch_size, cfg.n_samples, cfg.temperature, cfg.lr) == (64, 8, 1.6, 5e-6)
     assert (cfg.update.clip_ratio_low, cfg.update.clip_ratio_high, cfg.update.ppo_mini_batch_size) == (0.2, 0.28, 128)
     assert cfg.imagination.world_model.model_preset == "XL/2" and cfg.imagination.rm_threshold is None
