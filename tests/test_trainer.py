@@ -97,8 +97,6 @@ def test_evaluation_reads_trainer_checkpoints_and_collection_feeds_the_world_mod
     import subprocess
     import sys
 
-    import numpy as np
-
     from opensora.datasets.shards import index_episodes
     from opensora.datasets.windows import WindowDataset
 
