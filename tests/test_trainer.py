@@ -280,3 +280,17 @@ def test_simulator_rollouts_on_two_ray_workers_match_one_process(assets, tmp_pat
         recomputed, _ = policy.log_probs(slice_inputs(policy, sharded, 0, chunks), sharded.responses[0, chunks], 1.6)
     torch.testing.assert_close(recomputed.reshape(-1), sharded.old_log_probs[0, : recomputed.numel()], atol=1e-5,
                                rtol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.sim
+def test_one_iteration_on_cuda_in_a_nccl_worker_and_in_process(assets, tmp_path):
+    """The device paths: bf16 autocast, bf16 world model, FSDP2 over NCCL, optimizer offload, checkpoint."""
+    for workers in (1, 0):
+        output = tmp_path / f"cuda{workers}"
+        cfg = quickstart_config(assets, iterations=1, num_workers=workers, device="cuda", offload_optimizer=True,
+                                test_freq=1, output=output)
+        Trainer(cfg).fit()
+        record = json.loads((output / "metrics.jsonl").read_text().splitlines()[-1])
+        assert record["iteration"] == 1 and np.isfinite(record["actor/grad_norm"]) and "eval/success_rate" in record
+        assert (output / "checkpoints" / "iteration_000001" / "actor" / "config.json").is_file()

@@ -24,7 +24,7 @@ def test_moving_states_moves_the_moments_and_keeps_the_step_counters():
         assert state["step"].device.type == "cpu" and float(state["step"]) == 3.0
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_offloaded_states_live_in_cpu_memory_between_updates_and_train_identically():
     model, optimizer = stepped("cuda", offload=True)
     reference, _ = stepped("cuda", offload=False)
