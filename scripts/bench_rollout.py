@@ -41,30 +41,26 @@ class Config:
 
 
 def time_mode(cfg, task, policy, first_frames, use_cache: bool, stop_on_success: bool, repeats: int) -> dict:
-    from wmpo.rollout import imagine_groups
-    from wmpo.trainer import build_imagined_env
+    from wmpo.workers.policy_host import PolicyHost
 
     cfg.imagination.world_model.use_cache = use_cache
     cfg.imagination.stop_on_success = stop_on_success
     torch.manual_seed(0)
-    env = build_imagined_env(cfg, task, policy.device)
+    host = PolicyHost(cfg, task, policy, policy.device)  # the trainer's rollout path, precision included
     ids = list(range(len(first_frames)))
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=policy.device.type == "cuda" and cfg.bf16)
     best, batch = float("inf"), None
     for _ in range(repeats):
         if policy.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        with autocast:
-            batch = imagine_groups(policy, env, first_frames, ids, ids, cfg.n_samples, task.prompt, cfg.temperature,
-                                   seed=cfg.seed)
+        batch = host.generate(first_frames, ids, ids, seed=cfg.seed, record_videos=False)
         if policy.device.type == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return {
         "seconds": best,
         "trajectories_per_s": len(batch) / best,
-        "frames": int(batch.num_chunks.sum()) * env.wm.spec.chunk + len(batch),  # generated, first frames included
+        "frames": int(batch.num_chunks.sum()) * host.env.wm.spec.chunk + len(batch),  # generated, first included
         "queries": int(batch.num_chunks.sum()),
         "success": float(batch.complete.float().mean()),
     }

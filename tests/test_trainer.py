@@ -6,7 +6,7 @@ import torch
 
 from wmpo.rl.grpo import policy_loss, valid_token_mask
 from wmpo.rl.update import UpdateConfig, slice_inputs, update_policy
-from wmpo.trainer import Trainer, TrainerConfig, load_trainer_config
+from wmpo.trainer import Trainer, TrainerConfig, load_trainer_config, rollout_calls
 
 
 def quickstart_config(tmp_path, **overrides) -> TrainerConfig:
@@ -106,11 +106,11 @@ def test_evaluation_reads_trainer_checkpoints_and_collection_feeds_the_world_mod
     actor = tmp_path / "run" / "checkpoints" / "iteration_000001" / "actor"
     validation = quickstart_config(assets, iterations=1, val_only=True, output=cfg.output)
     validation.evaluation.backend = "builtin"
-    Trainer(validation).fit()  # resumes iteration 1, evaluates, trains nothing
-    record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
-    assert record["iteration"] == 1 and 0.0 <= record["eval/success_rate"] <= 1.0
-    episodes = json.loads((tmp_path / "run" / "videos" / "iteration_000001" / "eval_results.json").read_text())
-    assert len(episodes["episodes"]) == 2
+    metrics = (tmp_path / "run" / "metrics.jsonl").read_text()
+    Trainer(validation).fit()  # resumes iteration 1, evaluates, trains nothing, leaves the run's logs alone
+    episodes = json.loads((tmp_path / "run" / "val_only" / "iteration_000001" / "eval_results.json").read_text())
+    assert len(episodes["episodes"]) == 2 and 0.0 <= episodes["success_rate"] <= 1.0
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == metrics
     assert not (tmp_path / "run" / "checkpoints" / "iteration_000002").exists()
     common = [f"initial_states={cfg.initial_states}", "states=2", "workers=2", "backend=builtin"]
     subprocess.run(
@@ -148,6 +148,14 @@ def test_released_settings_config_resolves():
     assert (cfg.update.clip_ratio_low, cfg.update.clip_ratio_high, cfg.update.ppo_mini_batch_size) == (0.2, 0.28, 128)
     assert cfg.imagination.world_model.model_preset == "XL/2" and cfg.imagination.rm_threshold is None
     assert cfg.offload_optimizer
+
+
+def test_generation_calls_cover_the_batch_and_feed_every_worker():
+    def calls(batch, per_call, workers):
+        return rollout_calls(TrainerConfig(train_batch_size=batch, rollout_batch_size=per_call, num_workers=workers))
+
+    assert calls(64, 16, 0) == [16, 16, 16, 16] and calls(20, 16, 0) == [16, 4]
+    assert calls(64, 16, 32) == [32, 32] and calls(64, 16, 24) == [24, 24, 24] and calls(4, 16, 2) == [4]
 
 
 @pytest.mark.parametrize("task,budget,offload", [("square", 128, True), ("coffee", 1280, False)])
@@ -266,7 +274,8 @@ def test_simulator_rollouts_on_two_ray_workers_match_one_process(assets, tmp_pat
             one_frame = trainer.backend.predict(trainer.states.frames[:1], [trainer.task.prompt])  # a worker idles
             return trainer, batch, one_frame
         finally:
-            trainer.sim_runner.close()
+            if getattr(trainer, "sim_runner", None) is not None:
+                trainer.sim_runner.close()
             trainer.backend.close()
 
     local, single, single_action = simulate(0)
@@ -294,3 +303,9 @@ def test_one_iteration_on_cuda_in_a_nccl_worker_and_in_process(assets, tmp_path)
         record = json.loads((output / "metrics.jsonl").read_text().splitlines()[-1])
         assert record["iteration"] == 1 and np.isfinite(record["actor/grad_norm"]) and "eval/success_rate" in record
         assert (output / "checkpoints" / "iteration_000001" / "actor" / "config.json").is_file()
+        resumed = Trainer(cfg)  # rank 0 reads the checkpoint and broadcasts it
+        assert resumed.iteration == 1
+        if workers == 0:
+            states = resumed.backend.optimizer.state.values()
+            assert states and all(s["exp_avg"].device.type == "cpu" for s in states)
+        resumed.backend.close()

@@ -20,8 +20,8 @@ from wmpo.policy.policy import VLAPolicy
 
 @tensorclass
 class Trajectories:
-    """B trajectories: a TensorDict (batch size [B]) with typed fields, so indexing, ``torch.cat`` and
-    ``split`` work on whole batches and Ray moves them as one object."""
+    """B trajectories: a TensorDict (batch size [B]) with typed fields, so indexing and slicing work on whole
+    batches and Ray moves them as one object; ``concat_trajectories`` joins batches of different lengths."""
 
     frames: torch.Tensor
     """(B, C, H, W, 3) uint8: the frame the policy saw before each chunk (zeros after the trajectory ended)."""
@@ -53,6 +53,7 @@ class Trajectories:
 
 CHUNK_FIELDS = ("frames", "responses", "old_log_probs", "videos", "frame_scores")
 """Fields whose second dimension grows with the trajectory length (padded with zeros when batches are joined)."""
+OPTIONAL_FIELDS = ("advantages", "videos", "frame_scores")
 
 
 def new_trajectories(**fields) -> Trajectories:
@@ -60,20 +61,19 @@ def new_trajectories(**fields) -> Trajectories:
 
 
 def concat_trajectories(parts: list[Trajectories]) -> Trajectories:
-    """Join batches of different lengths (chunk dimensions are zero-padded to the longest)."""
-    widths = {}
-    for name in CHUNK_FIELDS:
-        values = [getattr(p, name) for p in parts if getattr(p, name) is not None]
-        if len(values) == len(parts) and values:
-            widths[name] = max(v.shape[1] for v in values)
+    """Join batches; chunk dimensions are zero-padded to the longest, and an optional field is kept only when
+    every part has it."""
+    present = {name for name in OPTIONAL_FIELDS if all(getattr(p, name) is not None for p in parts)}
+    widths = {
+        name: max(getattr(p, name).shape[1] for p in parts)
+        for name in CHUNK_FIELDS
+        if name not in OPTIONAL_FIELDS or name in present
+    }
     padded = []
     for part in parts:
         fields = {f.name: getattr(part, f.name) for f in dataclasses.fields(Trajectories)}
-        for name, width in widths.items():
-            fields[name] = _pad_dim1(fields[name], width)
-        for name in CHUNK_FIELDS:
-            if name not in widths:
-                fields[name] = None
+        fields.update({name: None for name in OPTIONAL_FIELDS if name not in present})
+        fields.update({name: _pad_dim1(fields[name], width) for name, width in widths.items()})
         padded.append(new_trajectories(**fields))
     return torch.cat(padded)
 
@@ -122,8 +122,7 @@ def imagine_groups(
     while any_true(not bool(done.all())):
         active = (~done).nonzero().flatten().tolist()
         if not active:
-            # Other ranks are still imagining; a sharded policy needs every rank in each forward.
-            policy.predict(frame[:1], [instruction], do_sample=False)
+            policy.idle_forward()  # other ranks are still imagining
             continue
         out = policy.predict(
             frame[active], [instruction] * len(active), do_sample=True, temperature=temperature,

@@ -1,9 +1,10 @@
 """The WMPO driver loop: imagined rollouts → informative groups → GRPO update → periodic real evaluation.
 
-One iteration: roll ``n_samples`` imagined trajectories from each of ``train_batch_size`` initial states (more rounds
-until enough groups have mixed outcomes; surplus groups wait in a buffer for the next iteration), compute GRPO
-advantages, update the policy, and every ``test_freq`` iterations evaluate greedily in the real simulator.
-Checkpoints carry everything needed to continue the run exactly.
+One iteration: roll ``n_samples`` imagined trajectories from each of at least ``train_batch_size`` initial states
+(more rounds until enough groups have mixed outcomes; surplus groups wait in a buffer for the next iteration),
+compute GRPO advantages, update the policy, and every ``test_freq`` iterations evaluate greedily in the real
+simulator. Checkpoints carry everything needed to continue the run exactly. With ``imagination.enable=false`` the
+rollouts run in the real simulator (the baseline); ``val_only=true`` only evaluates.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class TrainerConfig:
     max_generation_rounds: int = 8
     """Rounds of generation per iteration before updating with the groups found so far."""
     rollout_batch_size: int = 16
-    """Initial states imagined together (each with n_samples trajectories), at least one per Ray worker."""
+    """Initial states imagined together (each with n_samples trajectories); raised to num_workers when smaller."""
     temperature: float = 1.6
     """Sampling temperature of imagined rollouts (and of the log-probs)."""
     lr: float = 5e-6
@@ -151,6 +152,16 @@ def needs_imagination(cfg: TrainerConfig) -> bool:
     return cfg.imagination.enable and not cfg.val_only
 
 
+def rollout_calls(cfg: TrainerConfig) -> list[int]:
+    """Groups per generation call in one round: ``train_batch_size`` in calls of ``rollout_batch_size``, each call
+    with at least one group per Ray worker (groups beyond the batch wait in the buffer)."""
+    sizes, first = [], 0
+    while first < cfg.train_batch_size:
+        sizes.append(max(min(cfg.rollout_batch_size, cfg.train_batch_size - first), cfg.num_workers))
+        first += sizes[-1]
+    return sizes
+
+
 def resolve_device(cfg: TrainerConfig) -> str:
     """``auto``: CUDA when this machine has it or, with Ray workers, when the Ray cluster has GPUs (the driver may
     run on a head node without any)."""
@@ -169,8 +180,11 @@ def resolve_device(cfg: TrainerConfig) -> str:
 
 
 def absolute_paths(cfg: TrainerConfig) -> TrainerConfig:
-    """The configuration with its file paths made absolute: Ray workers do not run in the driver's directory."""
+    """The configuration with its file paths made absolute: Ray workers do not run in the driver's directory (and
+    on several nodes they need the paths on a shared filesystem)."""
     icfg = cfg.imagination
+    if cfg.resume not in ("auto", "none"):
+        cfg.resume = str(Path(cfg.resume).resolve())
     for owner, name in [(cfg, "policy_path"), (cfg, "initial_states"), (cfg, "output"), (icfg, "reward_model_path"),
                         (icfg.world_model, "model_path"), (icfg.world_model, "vae_path")]:
         if getattr(owner, name):
@@ -215,7 +229,7 @@ def create_missing_assets(cfg: TrainerConfig, task) -> None:
 
 class Trainer:
     def __init__(self, cfg: TrainerConfig) -> None:
-        self.cfg = cfg
+        self.cfg = cfg = absolute_paths(cfg)
         self.task = get_task(cfg.task)
         if cfg.update.traj_mini_batch_size is None:
             cfg.update.traj_mini_batch_size = self.task.traj_mini_batch_size
@@ -227,7 +241,7 @@ class Trainer:
         if cfg.create_missing_assets:
             create_missing_assets(cfg, self.task)
         if cfg.num_workers > 0:
-            self.backend = RayBackend(absolute_paths(cfg), use_gpu=self.device.type == "cuda")
+            self.backend = RayBackend(cfg, use_gpu=self.device.type == "cuda")
         else:
             self.backend = LocalBackend(cfg, self.task, self.device)
         from wmpo.envs.initial_states import load_initial_states
@@ -240,7 +254,10 @@ class Trainer:
         )
         self.buffer = GroupBuffer()
         self.iteration, self.next_group = 0, 0
-        self.logger = MetricLogger(self.output, cfg.tensorboard, cfg.wandb_project, asdict(cfg))
+        # A val_only run leaves the training run's metrics, W&B run and videos as they are.
+        self.logger = None
+        if not cfg.val_only:
+            self.logger = MetricLogger(self.output, cfg.tensorboard, cfg.wandb_project, asdict(cfg))
         self._maybe_resume()
 
     # -- construction -----------------------------------------------------------------------------------------------
@@ -270,16 +287,15 @@ class Trainer:
         return int(order[index])
 
     def generate(self) -> tuple[Trajectories, dict[str, float]]:
-        """Imagine until ``train_batch_size`` informative groups are available (buffer first)."""
+        """Roll groups (imagined, or in the simulator for the baseline) until ``train_batch_size`` informative groups
+        are available (buffer first)."""
         cfg = self.cfg
         kept = self.buffer.take(cfg.train_batch_size)
         rounds, generated, informative, successes, frames = 0, 0, 0, [], 0
         start = time.perf_counter()
         while len(kept) < cfg.train_batch_size and rounds < cfg.max_generation_rounds:
             rounds += 1
-            # Every call gives each worker at least one group; groups beyond the batch wait in the buffer.
-            count = max(cfg.rollout_batch_size, cfg.num_workers)
-            for _ in range(0, cfg.train_batch_size, count):
+            for count in rollout_calls(cfg):
                 groups = list(range(self.next_group, self.next_group + count))
                 self.next_group += count
                 state_ids = [self._state_order(g) for g in groups]
@@ -364,12 +380,13 @@ class Trainer:
             save_checkpoint(self.output, self.iteration, self.backend.save, trainer_state, cfg.keep_last)
         return metrics
 
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, folder: Path | None = None) -> dict[str, float]:
+        """Greedy real-simulator evaluation; results and videos go to ``folder`` (default: the iteration's videos)."""
         from wmpo.evaluation import evaluate_policy
 
         start = time.perf_counter()
         ecfg = self.cfg.evaluation
-        folder = self.output / "videos" / f"iteration_{self.iteration:06d}"
+        folder = folder or self.output / "videos" / f"iteration_{self.iteration:06d}"
         result = evaluate_policy(self.backend.predict, self.task, self.states, ecfg.states, ecfg.workers, ecfg.backend,
                                  folder, ecfg.videos, runner=getattr(self, "sim_runner", None))
         log.info("real evaluation: success rate %.3f over %d episodes (%s)", result["success_rate"],
@@ -379,12 +396,13 @@ class Trainer:
     def fit(self) -> None:
         try:
             if self.cfg.val_only:
-                self.logger.write(self.iteration, self.evaluate())
+                self.evaluate(self.output / "val_only" / f"iteration_{self.iteration:06d}")
                 return
             while self.iteration < self.cfg.iterations:
                 self.step()
         finally:
-            self.logger.close()
+            if self.logger is not None:
+                self.logger.close()
             self.backend.close()
             if getattr(self, "sim_runner", None) is not None:
                 self.sim_runner.close()

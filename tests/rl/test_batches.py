@@ -59,3 +59,11 @@ def test_a_batch_survives_pickling_and_selects_groups_by_mask():
     assert torch.equal(copy.advantages, batch.advantages) and torch.equal(copy.frames, batch.frames)
     group = copy[copy.group == 301]
     assert group.state_id.tolist() == [2, 3] and torch.equal(group.advantages, batch.advantages[2:4])
+
+
+def test_an_optional_field_survives_joining_only_when_every_part_has_it():
+    with_adv, without = trajectories(2, 2, seed=1), trajectories(2, 2, seed=2)
+    with_adv.advantages = torch.ones(2)
+    assert concat_trajectories([with_adv, without]).advantages is None
+    without.advantages = torch.zeros(2)
+    assert concat_trajectories([with_adv, without]).advantages.tolist() == [1.0, 1.0, 0.0, 0.0]

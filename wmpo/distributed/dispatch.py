@@ -1,4 +1,5 @@
-"""Data-parallel dispatch: split a batch into one contiguous shard per worker and join the workers' results."""
+"""Data-parallel dispatch: split a batch into one contiguous shard per worker (results are joined by the caller,
+e.g. ``concat_trajectories``)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 a machine without GPUs), joined by a torch.distributed process group (NCCL on GPU, gloo on CPU).
 
 Dispatch is explicit: ``call_all`` sends the same arguments to every worker (one-to-all), ``call_each`` sends
-worker i its own arguments (data-parallel split); results come back as a list in rank order.
+worker i its own arguments (data-parallel split), ``call_one`` asks rank 0 alone; results come back in rank order.
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ def init_ray() -> None:
     ray.init(include_dashboard=False, logging_level=logging.WARNING, runtime_env={"env_vars": env_vars})
 
 
+def visible_index(gpu_id: str) -> int:
+    """CUDA index of a physical GPU id under the current ``CUDA_VISIBLE_DEVICES``."""
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    return visible.index(gpu_id) if gpu_id in visible else int(gpu_id)
+
+
 def init_process_group(rank: int, world_size: int, master_addr: str, master_port: int, use_gpu: bool) -> None:
     """Join the workers' torch.distributed group (called inside each worker)."""
     import torch
@@ -52,7 +58,7 @@ def init_process_group(rank: int, world_size: int, master_addr: str, master_port
         import ray
 
         # Ray normally hides all but the worker's GPU (device 0); when it does not, pick the assigned one.
-        torch.cuda.set_device(0 if torch.cuda.device_count() == 1 else int(ray.get_gpu_ids()[0]))
+        torch.cuda.set_device(0 if torch.cuda.device_count() == 1 else visible_index(str(ray.get_gpu_ids()[0])))
     dist.init_process_group("nccl" if use_gpu else "gloo", rank=rank, world_size=world_size)
 
 

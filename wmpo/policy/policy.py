@@ -12,7 +12,7 @@ from torch import nn
 
 from wmpo.policy.action_tokenizer import ActionTokenizer, action_stats, unnormalize_actions
 from wmpo.policy.checkpoint import load_model
-from wmpo.policy.modeling import ACTION_CHUNK, ACTION_DIM, OpenVLAForActionPrediction
+from wmpo.policy.modeling import ACTION_CHUNK, ACTION_DIM, NUM_ACTION_TOKENS, OpenVLAForActionPrediction
 from wmpo.policy.processing import PromptTokenizer, preprocess_images
 
 
@@ -84,6 +84,18 @@ class VLAPolicy:
         batch = self.prompts(instructions, device=self.device)
         batch["pixel_values"] = preprocess_images(images, self.image_size, device=self.device)
         return batch
+
+    def idle_inputs(self) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Inputs and responses of a one-row placeholder query: a rank of a sharded policy with nothing to compute
+        still takes part in every forward (and backward), where the parameters are gathered collectively."""
+        inputs = self.prepare(np.zeros((1, 8, 8, 3), np.uint8), ["idle"])
+        responses = torch.full((1, NUM_ACTION_TOKENS), self.action_tokenizer.token_begin, device=self.device)
+        return inputs, responses
+
+    @torch.no_grad()
+    def idle_forward(self) -> None:
+        inputs, _ = self.idle_inputs()
+        self.model(inputs["pixel_values"], inputs["input_ids"], inputs["attention_mask"])
 
     @torch.no_grad()
     def predict(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from wmpo.distributed.collectives import global_max, global_sum, world_size
@@ -67,10 +66,8 @@ def _slices(batch: Trajectories, rows: list[int], step: int | None) -> list[tupl
 
 
 def _idle_pass(policy: VLAPolicy, temperature: float, autocast) -> None:
-    """A zero-weight forward/backward for a rank with no (more) work in this mini-batch: sharded parameters are
-    gathered and gradients reduced collectively, so every rank runs the same number of passes."""
-    inputs = policy.prepare(np.zeros((1, 8, 8, 3), np.uint8), ["idle"])
-    responses = torch.full((1, NUM_ACTION_TOKENS), policy.action_tokenizer.token_begin, device=policy.device)
+    """A zero-weight forward/backward for a rank with no (more) work in this mini-batch."""
+    inputs, responses = policy.idle_inputs()
     with autocast:
         log_probs, _ = policy.log_probs(inputs, responses, temperature=temperature)
     (log_probs.float().sum() * 0.0).backward()
@@ -87,7 +84,7 @@ def update_policy(
 
     Under data parallelism each rank holds its share of the trajectories; a global mini-batch is
     ``ppo_mini_batch_size`` trajectories over all ranks. Ranks run the same number of forward/backward passes (idle
-    ranks pass a zero-weight slice) because sharded parameters are gathered collectively.
+    ranks run a zero-weight placeholder pass) because sharded parameters are gathered collectively.
     """
     from contextlib import nullcontext
 

@@ -27,7 +27,7 @@ def save_policy_files(path: Path, policy, optimizer_state: dict, model_state: di
 
 
 class LocalBackend:
-    """Policy, world model and reward model in this process."""
+    """The policy (and, when the run imagines, the world model and reward model) in this process."""
 
     def __init__(self, cfg, task, device: torch.device) -> None:
         from wmpo.policy import load_policy
@@ -67,8 +67,8 @@ class LocalBackend:
 
 class RayBackend:
     """The policy sharded with FSDP2 over ``num_workers`` Ray workers (one GPU each when CUDA is available), each
-    with its own world model and reward model; groups, trajectories and simulator queries are split evenly across
-    workers."""
+    with its own world model and reward model when the run imagines; groups, trajectories and simulator queries are
+    split evenly across workers."""
 
     def __init__(self, cfg, use_gpu: bool) -> None:
         from wmpo.distributed.worker_group import WorkerGroup
@@ -81,8 +81,9 @@ class RayBackend:
         parts = even_slices(len(state_ids), len(self.group))
         if any(part.stop == part.start for part in parts):
             raise ValueError(f"rollout batch of {len(state_ids)} groups leaves a worker of {len(self.group)} idle")
-        shards = [(first_frames[p].clone(), state_ids[p], group_ids[p], seed + p.start, record_videos and p.start == 0)
-                  for p in parts]
+        frames = split_rows(first_frames, len(self.group))
+        shards = [(f, state_ids[p], group_ids[p], seed + p.start, record_videos and p.start == 0)
+                  for f, p in zip(frames, parts)]
         batches, recorded = zip(*(split_off_videos(b) for b in self.group.call_each("generate", shards)))
         return concat_trajectories(list(batches)), recorded[0]
 

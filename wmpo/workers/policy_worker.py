@@ -1,6 +1,6 @@
-"""The colocated worker: a shard of the FSDP2-sharded policy plus full copies of the world model and the reward
-model (the released placement). Every method that touches the policy is collective: the driver calls it on all
-workers at once."""
+"""The colocated worker: a shard of the FSDP2-sharded policy plus, when the run imagines, full copies of the world
+model and the reward model (the released placement). Methods that run the policy are collective: the driver calls
+them on all workers at once (``prompt`` and ``token_begin`` are asked of rank 0 alone)."""
 
 from __future__ import annotations
 
@@ -65,21 +65,17 @@ class PolicyWorker(DistributedWorker):
             metrics["perf/worker_peak_memory_gib"] = torch.cuda.max_memory_allocated(self.device) / 1024**3
         return metrics
 
-    def _idle_forward(self) -> None:
-        """Take part in a forward with nothing to compute: a sharded policy needs every rank in each forward."""
-        self.host.predict(np.zeros((1, 8, 8, 3), np.uint8), [self.task.prompt])
-
     def predict(self, frames: np.ndarray, instructions: list[str]) -> np.ndarray:
         """Greedy actions for this worker's share of the frames (possibly none)."""
         if len(frames) == 0:
-            self._idle_forward()
+            self.policy.idle_forward()
             return np.zeros((0, ACTION_CHUNK, ACTION_DIM))
         return self.host.predict(frames, instructions)
 
     def sample(self, frames: np.ndarray, instructions: list[str], seeds: list[int]) -> SampledChunk:
         """Sampled chunks for this worker's share of the frames (possibly none), row i seeded with ``seeds[i]``."""
         if len(frames) == 0:
-            self._idle_forward()
+            self.policy.idle_forward()
             return SampledChunk(np.zeros((0, ACTION_CHUNK, ACTION_DIM)),
                                 torch.zeros(0, NUM_ACTION_TOKENS, dtype=torch.long), torch.zeros(0, NUM_ACTION_TOKENS))
         return self.host.sample(frames, instructions, seeds)
