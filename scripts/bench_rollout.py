@@ -86,7 +86,7 @@ def main() -> None:
         from wmpo.data.frames import resize_frames
 
         frames = load_initial_states(Path(args.initial_states), task=task.name).frames[: args.groups]
-        first_frames = torch.from_numpy(resize_frames(frames, size) if frames.shape[1] != size else frames)
+        first_frames = torch.from_numpy(resize_frames(frames, size))
     else:
         first_frames = torch.randint(0, 256, (args.groups, size, size, 3), generator=torch.Generator().manual_seed(0),
                                      dtype=torch.uint8)

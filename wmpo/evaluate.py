@@ -43,6 +43,7 @@ def main() -> None:
     task = get_task(cfg.task)
     policy, states = load_policy_and_states(task, cfg.policy_path, cfg.initial_states, cfg.device, bf16_on_cuda=True)
     output = Path(cfg.output or f"outputs/eval/{task.name}")
+
     def predict(frames, instructions):
         return policy.predict(frames, instructions, do_sample=False).actions
 

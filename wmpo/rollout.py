@@ -71,7 +71,7 @@ def concat_trajectories(parts: list[Trajectories]) -> Trajectories:
     }
     padded = []
     for part in parts:
-        fields = {f.name: getattr(part, f.name) for f in dataclasses.fields(Trajectories)}
+        fields = _fields(part)
         fields.update({name: None for name in OPTIONAL_FIELDS if name not in present})
         fields.update({name: _pad_dim1(fields[name], width) for name, width in widths.items()})
         padded.append(new_trajectories(**fields))
@@ -83,8 +83,11 @@ def split_off_videos(batch: Trajectories) -> tuple[Trajectories, Trajectories | 
     only for logging and stay out of the update batch."""
     if batch.videos is None:
         return batch, None
-    fields = {f.name: getattr(batch, f.name) for f in dataclasses.fields(Trajectories)}
-    return new_trajectories(**{**fields, "videos": None, "frame_scores": None}), batch
+    return new_trajectories(**{**_fields(batch), "videos": None, "frame_scores": None}), batch
+
+
+def _fields(batch: Trajectories) -> dict:
+    return {f.name: getattr(batch, f.name) for f in dataclasses.fields(Trajectories)}
 
 
 def _pad_dim1(tensor: torch.Tensor, width: int) -> torch.Tensor:

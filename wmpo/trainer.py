@@ -247,11 +247,7 @@ class Trainer:
         from wmpo.envs.initial_states import load_initial_states
 
         self.states = load_initial_states(Path(cfg.initial_states), task=self.task.name)
-        size = cfg.imagination.image_size
-        frames = self.states.frames
-        self.first_frames = torch.from_numpy(
-            frames if frames.shape[1:3] == (size, size) else resize_frames(frames, size)
-        )
+        self.first_frames = torch.from_numpy(resize_frames(self.states.frames, cfg.imagination.image_size))
         self.buffer = GroupBuffer()
         self.iteration, self.next_group = 0, 0
         # A val_only run leaves the training run's metrics, W&B run and videos as they are.

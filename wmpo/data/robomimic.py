@@ -45,7 +45,7 @@ def read_demos(
                 actions = actions[: len(frames) - 1]
             if flip:
                 frames = frames[:, ::-1].copy()
-            if size is not None and frames.shape[1:3] != (size, size):
+            if size is not None:
                 frames = resize_frames(frames, size)
             model_file = demo.attrs.get("model_file", "")
             meta = {
