@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-from wmpo.tasks import TASKS
+from wmpo.tasks import RELEASED_TASKS
 
 REPO = "fangqi/WMPO"
 BUDGETS = ("128", "1280")
@@ -55,9 +55,9 @@ def plan_patterns(what: list[str], tasks: list[str], budgets: list[str]) -> list
     unknown = [w for w in what if w not in PATTERNS]
     if unknown:
         raise DownloadError(f"unknown --what {','.join(unknown)}; choose from {','.join(PATTERNS)}")
-    bad_tasks = [t for t in tasks if t not in TASKS]
+    bad_tasks = [t for t in tasks if t not in RELEASED_TASKS]
     if bad_tasks:
-        raise DownloadError(f"unknown task {','.join(bad_tasks)}; known: {','.join(TASKS)}")
+        raise DownloadError(f"no released files for task {','.join(bad_tasks)}; released: {','.join(RELEASED_TASKS)}")
     bad_budgets = [b for b in budgets if b not in BUDGETS]
     if bad_budgets:
         raise DownloadError(f"unknown budget {','.join(bad_budgets)}; known: {','.join(BUDGETS)}")
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repo", default=REPO, help="Hugging Face repository id")
     parser.add_argument("--what", default="sft,reward_model", help=f"comma list of {','.join(PATTERNS)}")
-    parser.add_argument("--tasks", default=",".join(TASKS), help="comma list of tasks")
+    parser.add_argument("--tasks", default=",".join(RELEASED_TASKS), help="comma list of tasks")
     parser.add_argument("--budget", default=",".join(BUDGETS), help="rollout budget(s): 128, 1280")
     parser.add_argument("--local-dir", default=".", help="where checkpoint_files/ and data_files/ go")
     parser.add_argument("--workers", type=int, default=8, help="parallel downloads")

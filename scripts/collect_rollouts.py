@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from opensora.datasets.shards import Episode, write_shards
+from opensora.datasets.shards import write_shards
 from wmpo.cli import parse_config
+from wmpo.collection import collect_rollouts
 from wmpo.envs.vector import VectorRunner
 from wmpo.evaluation import load_policy_and_states
 from wmpo.tasks import get_task
@@ -55,25 +55,8 @@ def main() -> None:
     policy, states = load_policy_and_states(task, cfg.policy_path, cfg.initial_states, cfg.device)
     count = min(cfg.states, len(states))
     runner = VectorRunner(task, backend=cfg.backend, num_workers=min(cfg.workers, count))
-    episodes = []
     try:
-        for epoch in range(cfg.epochs):
-            generators: dict[int, torch.Generator] = {}
-
-            def act(query, epoch=epoch, generators=generators) -> np.ndarray:
-                for episode in query.episode_ids:
-                    if episode not in generators:
-                        seed = int(np.random.SeedSequence([cfg.seed, epoch, episode]).generate_state(1)[0])
-                        generators[episode] = torch.Generator(device=policy.device).manual_seed(seed)
-                out = policy.predict(query.frames, query.instructions, do_sample=True, temperature=cfg.temperature,
-                                     generator=[generators[e] for e in query.episode_ids])
-                return out.actions
-
-            results = runner.run(states.states[:count], act, state_ids=list(range(count)))
-            for result in results:
-                meta = {"finish_step": result.finish_step, "complete": result.success, "state_id": result.state_id,
-                        "epoch": epoch}
-                episodes.append(Episode(f"e{epoch:03d}_s{result.state_id:05d}", result.frames, result.actions, meta))
+        episodes = collect_rollouts(policy, runner, states.states[:count], cfg.epochs, cfg.temperature, cfg.seed)
     finally:
         runner.close()
     paths = write_shards(episodes, cfg.output)

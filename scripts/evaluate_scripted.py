@@ -1,6 +1,7 @@
 """Roll the scripted expert of a built-in task in the simulator and report its success rate.
 
     python scripts/evaluate_scripted.py task=stack_three n=10 workers=2
+    python scripts/evaluate_scripted.py task=lift n=20 noise=0.1   # noisy demonstrations, reproducible per expert_seed
 Uses data_files/initial_states/<task> when it exists (see make_initial_states.py), else samples n states from seed.
 Writes results.jsonl and the first videos (mp4) under out/.
 """
@@ -24,13 +25,17 @@ from wmpo.tasks import get_task
 @dataclass
 class Config:
     task: str = "stack_three"
-    """Task with a scripted expert (square, stack_three)."""
+    """Task with a scripted expert (lift, square, stack_three)."""
     n: int = 10
     """Episodes (one per initial state)."""
     workers: int = 2
     """Parallel simulator processes."""
     seed: int = 0
     """Seed for sampling states when no initial-state folder exists (same states as make_initial_states.py)."""
+    noise: float = 0.0
+    """Std of the Gaussian noise the expert adds to its pose actions (0: the clean expert)."""
+    expert_seed: int = 0
+    """Seed of the expert's noise (each episode's generator derives from it and the state id)."""
     backend: str = "builtin"
     """Simulation backend; the experts need the built-in tasks' object poses."""
     videos: int = 2
@@ -49,7 +54,13 @@ def main() -> None:
     else:
         states = [state_seed(cfg.seed, i) for i in range(cfg.n)]
     runner = VectorRunner(
-        task, backend=cfg.backend, num_workers=cfg.workers, record_frames=cfg.videos > 0, scripted_expert=True
+        task,
+        backend=cfg.backend,
+        num_workers=cfg.workers,
+        record_frames=cfg.videos > 0,
+        scripted_expert=True,
+        expert_noise=cfg.noise,
+        expert_seed=cfg.expert_seed,
     )
     results = runner.run(states, policy=None)
     runner.close()
@@ -61,8 +72,10 @@ def main() -> None:
     for r in results[: cfg.videos]:
         iio.imwrite(out / f"episode_{r.state_id:04d}.mp4", r.frames, fps=20)
     rate = np.mean([r.success for r in results])
-    print(f"{task.env_name}: scripted expert succeeded in {sum(r.success for r in results)}/{len(results)} episodes "
-          f"(success rate {rate:.2f}); results in {out}")
+    steps = np.mean([r.finish_step for r in results if r.success]) if rate > 0 else float("nan")
+    print(f"{task.env_name}: scripted expert (noise {cfg.noise:g}) succeeded in {sum(r.success for r in results)}/"
+          f"{len(results)} episodes (success rate {rate:.2f}, {steps:.1f} steps on average when successful); "
+          f"results in {out}")
 
 
 if __name__ == "__main__":

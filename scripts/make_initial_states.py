@@ -20,7 +20,7 @@ from wmpo.tasks import get_task
 @dataclass
 class Config:
     task: str = "square"
-    """Task name (coffee, square, stack_three, three_piece_assembly)."""
+    """Task name (coffee, square, stack_three, three_piece_assembly, lift)."""
     n: int = 128
     """Number of initial states."""
     seed: int = 0

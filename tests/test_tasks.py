@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wmpo.tasks import TASKS, UnknownTaskError, get_task
+from wmpo.tasks import RELEASED_TASKS, TASKS, UnknownTaskError, get_task
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "tasks"
 
@@ -25,9 +25,19 @@ def test_released_constants():
             env_name, max_steps, threshold, slicing)
         assert spec.prompt == name
     for spec in TASKS.values():
+        image_size = 256 if spec.name in RELEASED_TASKS else 64
         assert (spec.action_chunk, spec.action_dim, spec.camera, spec.image_size, spec.settle_steps) == (
-            8, 7, "agentview", 256, 10)
+            8, 7, "agentview", image_size, 10)
         assert spec.max_steps % spec.action_chunk == 0
+        assert spec.num_chunks % spec.traj_mini_batch_size == 0
+
+
+def test_builtin_lift_task():
+    lift = get_task("lift")
+    assert (lift.env_name, lift.prompt, lift.image_size, lift.unnorm_key) == (
+        "Lift", "pick up the cube", 64, "lift_scripted_demos")
+    assert 64 <= lift.max_steps <= 96
+    assert set(TASKS) - set(RELEASED_TASKS) == {"lift"}
 
 
 def test_lookup_by_env_name():
@@ -36,9 +46,9 @@ def test_lookup_by_env_name():
 
 def test_unknown_task_lists_known_ones():
     with pytest.raises(UnknownTaskError) as err:
-        get_task("lift")
+        get_task("can")
     message = str(err.value)
-    assert "'lift'" in message
+    assert "'can'" in message
     for name in TASKS:
         assert name in message
 

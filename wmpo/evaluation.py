@@ -54,7 +54,9 @@ def evaluate_policy(
 
     own = runner is None
     if own:
-        runner = VectorRunner(task, backend=backend or states.backend, num_workers=min(workers, count))
+        # Without videos only the frames the policy sees are rendered (one per chunk).
+        runner = VectorRunner(task, backend=backend or states.backend, num_workers=min(workers, count),
+                              record_frames=videos > 0)
     try:
         episodes = runner.run(states.states[:count], act, state_ids=list(range(count)), progress=True)
     finally:

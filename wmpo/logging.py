@@ -16,8 +16,11 @@ log = logging.getLogger("wmpo")
 class MetricLogger:
     """Writes one JSON line per iteration; mirrors scalars to TensorBoard / W&B when enabled."""
 
-    def __init__(self, output: Path, tensorboard: bool = False, wandb_project: str | None = None, config=None):
+    def __init__(self, output: Path, tensorboard: bool = False, wandb_project: str | None = None, config=None,
+                 resume_at: int | None = None):
         output.mkdir(parents=True, exist_ok=True)
+        if resume_at is not None:
+            drop_rows_after(output / "metrics.jsonl", resume_at)
         self.file = open(output / "metrics.jsonl", "a")
         self.tb = None
         if tensorboard:
@@ -56,6 +59,16 @@ class MetricLogger:
             self.tb.close()
         if self.wandb is not None:
             self.wandb.finish()
+
+
+def drop_rows_after(path: Path, step: int) -> None:
+    """Remove the rows a crashed run logged past the checkpoint it resumes from, so the log reads as one run."""
+    if not path.is_file():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in rows if json.loads(line).get("iteration", 0) <= step]
+    if len(kept) != len(rows):
+        path.write_text("".join(line + "\n" for line in kept))
 
 
 def write_video(

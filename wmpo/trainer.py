@@ -30,6 +30,7 @@ from wmpo.rl.update import UpdateConfig
 from wmpo.rollout import Trajectories, concat_trajectories
 from wmpo.workers.backends import LocalBackend, RayBackend
 from wmpo.tasks import get_task
+from wmpo.threads import cpu_threads
 
 log = logging.getLogger("wmpo")
 
@@ -66,6 +67,8 @@ class EvalConfig:
     """Simulation backend (auto, builtin, mimicgen)."""
     videos: int = 4
     """Episodes per evaluation saved as mp4."""
+    initial_states: str | None = None
+    """Initial-state folder to evaluate on (held-out states); None = the training states."""
 
 
 @dataclass
@@ -186,7 +189,8 @@ def absolute_paths(cfg: TrainerConfig) -> TrainerConfig:
     if cfg.resume not in ("auto", "none"):
         cfg.resume = str(Path(cfg.resume).resolve())
     for owner, name in [(cfg, "policy_path"), (cfg, "initial_states"), (cfg, "output"), (icfg, "reward_model_path"),
-                        (icfg.world_model, "model_path"), (icfg.world_model, "vae_path")]:
+                        (icfg.world_model, "model_path"), (icfg.world_model, "vae_path"),
+                        (cfg.evaluation, "initial_states")]:
         if getattr(owner, name):
             setattr(owner, name, str(Path(getattr(owner, name)).resolve()))
     return cfg
@@ -248,6 +252,9 @@ class Trainer:
 
         self.states = load_initial_states(Path(cfg.initial_states), task=self.task.name)
         self.first_frames = torch.from_numpy(resize_frames(self.states.frames, cfg.imagination.image_size))
+        self.eval_states = self.states
+        if cfg.evaluation.initial_states:
+            self.eval_states = load_initial_states(Path(cfg.evaluation.initial_states), task=self.task.name)
         self.buffer = GroupBuffer()
         self.iteration, self.next_group = 0, 0
         # A val_only run leaves the training run's metrics, W&B run and videos as they are.
@@ -321,6 +328,7 @@ class Trainer:
             "rollout/success": float(torch.cat(successes).mean()) if successes else float("nan"),
             "rollout/kept_group_fraction": informative / max(1, generated),
             "rollout/generation_rounds": rounds,
+            "rollout/trajectories": generated * cfg.n_samples,
             "rollout/groups_kept": len(kept),
             "rollout/buffered_groups": len(self.buffer),
             "perf/frames_per_s": frames / max(elapsed, 1e-9),
@@ -338,8 +346,10 @@ class Trainer:
             self.sim_runner = VectorRunner(self.task, backend=ecfg.backend or self.states.backend,
                                            num_workers=ecfg.workers)
         states = [self.states.states[i] for i in state_ids]
-        return simulate_groups(self.backend.sample, self.sim_runner, states, state_ids, groups, self.cfg.n_samples,
-                               self.backend.prompt(self.task.prompt), self.backend.token_begin, seed)
+        with cpu_threads(1, enabled=self.device.type == "cpu"):
+            return simulate_groups(self.backend.sample, self.sim_runner, states, state_ids, groups,
+                                   self.cfg.n_samples, self.backend.prompt(self.task.prompt),
+                                   self.backend.token_begin, seed)
 
     def _save_imagined_videos(self, batch: Trajectories) -> None:
         folder = self.output / "videos" / f"iteration_{self.iteration + 1:06d}"
@@ -383,8 +393,9 @@ class Trainer:
         start = time.perf_counter()
         ecfg = self.cfg.evaluation
         folder = folder or self.output / "videos" / f"iteration_{self.iteration:06d}"
-        result = evaluate_policy(self.backend.predict, self.task, self.states, ecfg.states, ecfg.workers, ecfg.backend,
-                                 folder, ecfg.videos, runner=getattr(self, "sim_runner", None))
+        with cpu_threads(1, enabled=self.device.type == "cpu"):
+            result = evaluate_policy(self.backend.predict, self.task, self.eval_states, ecfg.states, ecfg.workers,
+                                     ecfg.backend, folder, ecfg.videos, runner=getattr(self, "sim_runner", None))
         log.info("real evaluation: success rate %.3f over %d episodes (%s)", result["success_rate"],
                  len(result["episodes"]), folder / "eval_results.json")
         return {"eval/success_rate": result["success_rate"], "time/eval_s": time.perf_counter() - start}

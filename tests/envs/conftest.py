@@ -20,6 +20,15 @@ def stack_env():
     env.close()
 
 
+@pytest.fixture(scope="module")
+def lift_env():
+    from wmpo.envs import make_env
+
+    env = make_env("lift", backend="builtin")
+    yield env
+    env.close()
+
+
 def place(env, obj, pos, quat=(1.0, 0.0, 0.0, 0.0)):
     """Put a free-jointed object at a pose, at rest, and recompute the derived quantities."""
     joint = obj.joints[0]

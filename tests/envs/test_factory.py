@@ -41,3 +41,10 @@ def test_unusable_renderer_names_the_variable():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "RendererError:" in out.stdout and "MUJOCO_GL" in out.stdout, out.stderr[-2000:]
+
+
+def test_builtin_only_task_never_goes_to_mimicgen():
+    lift = get_task("lift")
+    assert resolve_backend(lift, "auto") == "builtin"
+    with pytest.raises(BackendError, match="backend=builtin"):
+        resolve_backend(lift, "mimicgen")

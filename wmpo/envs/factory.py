@@ -8,7 +8,7 @@ import logging
 
 from wmpo.envs.rendering import configure_gl, renderer_error
 from wmpo.envs.sim_env import SimEnv
-from wmpo.tasks import TaskSpec, get_task
+from wmpo.tasks import RELEASED_TASKS, TaskSpec, get_task
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,11 @@ def resolve_backend(task: TaskSpec, backend: str) -> str:
     if backend not in BACKENDS:
         raise BackendError(f"unknown simulation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if backend == "auto":
-        backend = "mimicgen" if mimicgen_available() else "builtin"
+        # MimicGen provides only the released D0 tasks; this project's own tasks exist only in the built-in backend.
+        backend = "mimicgen" if mimicgen_available() and task.name in RELEASED_TASKS else "builtin"
         log.info("simulation backend: %s (auto)", backend)
+    if backend == "mimicgen" and task.name not in RELEASED_TASKS:
+        raise BackendError(f"{task.env_name} ({task.name}) is a built-in task of this project; use backend=builtin or auto")
     if backend == "mimicgen" and not mimicgen_available():
         raise BackendError(f"backend=mimicgen for {task.env_name}, but MimicGen is not installed: {MIMICGEN_INSTALL_HINT}")
     if backend == "builtin" and task.env_name not in BUILTIN_ENVS:
@@ -66,7 +69,7 @@ def make_env(
     cameras: tuple[str, ...] | None = None,
     image_size: int | None = None,
 ) -> SimEnv:
-    """Build ``task``'s environment: Panda, OSC_POSE at 20 Hz, offscreen 256×256 cameras, sparse success.
+    """Build ``task``'s environment: Panda, OSC_POSE at 20 Hz, offscreen cameras of the task's image size, sparse success.
 
     ``cameras`` defaults to the task camera (agentview); add ``robot0_eye_in_hand`` for the wrist view. Images come
     from :meth:`SimEnv.render` on demand, so steps that need no frame cost only physics.

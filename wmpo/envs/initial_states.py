@@ -4,7 +4,7 @@ Layout of ``data_files/initial_states/<task>/``::
 
     meta.json       task, env name, backend, seed, count, flattened-state size
     states.npz      "states" (N, D) float64, "model_index" (N,) int64, "models" unique MJCF XML strings
-    frames/0000.png upright 256x256 agentview image after the task's settle steps, one per state
+    frames/0000.png upright task-camera image (256x256; 64x64 for lift) after the settle steps, one per state
 
 Most states of a task share one MJCF model, so each distinct XML is stored once.
 """
@@ -124,9 +124,15 @@ def sample_initial_states(env, n: int, seed: int, progress: bool = True) -> tupl
 
     states, frames = [], []
     for i in tqdm(range(n), desc=f"initial states ({env.task.name})", disable=not progress):
-        np.random.seed(state_seed(seed, i))
-        env.reset()
-        state = env.get_state()
-        frames.append(env.start_episode(state))
+        state, frame = sample_state(env, state_seed(seed, i))
         states.append(state)
+        frames.append(frame)
     return states, np.stack(frames)
+
+
+def sample_state(env, numpy_seed: int) -> tuple[dict, np.ndarray]:
+    """One state drawn after seeding NumPy's global RNG, and its first frame (restore, settle, render)."""
+    np.random.seed(numpy_seed)
+    env.reset()
+    state = env.get_state()
+    return state, env.start_episode(state)

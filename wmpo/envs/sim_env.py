@@ -39,6 +39,8 @@ class SimEnv:
         self.backend = backend
         self.image_size = image_size
         self.zero_action = np.zeros(task.action_dim)
+        # Environments whose states all share one model restore a state without rebuilding it from XML.
+        self.loaded_xml = env.sim.model.get_xml() if getattr(env, "fixed_model", False) else None
 
     def render(self, camera: str | None = None) -> np.ndarray:
         """Upright (H, W, 3) uint8 image from ``camera`` (default: the task camera)."""
@@ -60,11 +62,21 @@ class SimEnv:
         if not isinstance(state, dict) or "states" not in state:
             raise StateError(f"{self.task.env_name}: a state must be a dict with 'states' (and 'model'); got {type(state)}")
         flat = np.asarray(state["states"], dtype=np.float64)
-        if state.get("model") is not None:
+        if state.get("model") is not None and state["model"] == self.loaded_xml:
+            # The same model is loaded: the deterministic reset that follows a rebuild, without the rebuild.
+            self.env.deterministic_reset = True
+            try:
+                self.env.reset()
+            finally:
+                self.env.deterministic_reset = False
+            self.env.sim.reset()
+        elif state.get("model") is not None:
             # reset_from_xml_string rebuilds the sim and runs a deterministic reset, so robomimic's preceding random
             # env.reset() would only be overwritten; it is skipped.
             self.env.reset_from_xml_string(self.env.edit_model_xml(state["model"]))
             self.env.sim.reset()
+            if self.loaded_xml is not None:
+                self.loaded_xml = state["model"]
         expected = self.env.sim.get_state().flatten().shape[0]
         if flat.ndim != 1 or flat.shape[0] != expected:
             raise StateError(

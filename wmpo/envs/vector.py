@@ -3,7 +3,9 @@
 The driver queries the policy once per chunk for every active episode (lockstep, like the original rollout loop),
 sends each environment its chunk, and refills a worker with the next pending initial state as soon as its episode
 ends. An episode ends at the first successful step or at the task's ``max_steps``. Scripted experts act on every
-step from privileged object poses, so they run inside the worker processes instead of being queried per chunk.
+step from privileged object poses, so they run inside the worker processes instead of being queried per chunk; their
+action noise is seeded per episode from the runner's ``expert_seed`` and the episode's state id, so demonstrations
+are reproducible whichever worker runs them.
 """
 
 from __future__ import annotations
@@ -59,20 +61,24 @@ class EpisodeResult:
 class SimWorker:
     """Holds one environment in its own process (used as a Ray actor)."""
 
-    def __init__(self, task: str, backend: str, record_frames: bool, scripted_expert: bool):
+    def __init__(self, task: str, backend: str, record_frames: bool, scripted_expert: bool, expert_noise: float = 0.0):
         from wmpo.envs.factory import make_env
 
         self.env = make_env(task, backend=backend)
         self.record_frames = record_frames
         self.scripted_expert = scripted_expert
+        self.expert_noise = expert_noise
         self.expert = None
         self.steps = 0
 
     def backend(self) -> str:
         return self.env.backend
 
-    def start(self, state: dict | int | None) -> dict:
-        """Begin an episode from a saved state, or from a state sampled with the given NumPy seed."""
+    def start(self, state: dict | int | None, expert_seed: int | None = None) -> dict:
+        """Begin an episode from a saved state, or from a state sampled with the given NumPy seed.
+
+        ``expert_seed`` seeds the scripted expert's action noise for this episode.
+        """
         self.steps = 0
         if isinstance(state, (int, np.integer)):
             np.random.seed(int(state))
@@ -80,7 +86,7 @@ class SimWorker:
         if self.scripted_expert:
             from wmpo.envs.experts import make_expert
 
-            self.expert = make_expert(self.env.task.name)
+            self.expert = make_expert(self.env.task.name, noise=self.expert_noise, seed=expert_seed)
         return {"frame": self.env.start_episode(state)}
 
     def run_chunk(self, actions: np.ndarray | None) -> dict:
@@ -106,6 +112,11 @@ class SimWorker:
             "steps": self.steps,
             "obs": None if done else {"frame": last},
         }
+
+    def sample_state(self, numpy_seed: int) -> tuple[dict, np.ndarray]:
+        from wmpo.envs.initial_states import sample_state
+
+        return sample_state(self.env, numpy_seed)
 
     def pid(self) -> int:
         return os.getpid()
@@ -133,13 +144,17 @@ class VectorRunner:
         scripted_expert: bool = False,
         timeout_s: float = 600.0,
         cpus_per_worker: float | None = None,
+        expert_noise: float = 0.0,
+        expert_seed: int = 0,
     ):
+        """``expert_noise`` is the std of the scripted expert's Gaussian action noise (see ``make_expert``)."""
         import ray
 
         self.task = task if isinstance(task, TaskSpec) else get_task(task)
         self.timeout_s = timeout_s
         self.record_frames = record_frames
         self.scripted_expert = scripted_expert
+        self.expert_seed = expert_seed
         from wmpo.distributed.worker_group import init_ray
 
         init_ray()
@@ -148,7 +163,8 @@ class VectorRunner:
             free = ray.available_resources().get("CPU", ray.cluster_resources().get("CPU", 1.0))
             cpus_per_worker = max(0.01, min(1.0, free / num_workers))
         actor = ray.remote(num_cpus=cpus_per_worker, max_restarts=0)(SimWorker)
-        self.workers = [actor.remote(self.task.name, backend, record_frames, scripted_expert) for _ in range(num_workers)]
+        args = (self.task.name, backend, record_frames, scripted_expert, expert_noise)
+        self.workers = [actor.remote(*args) for _ in range(num_workers)]
         self.backend = self._get(
             self.workers[0].backend.remote(),
             f"starting the simulator ({num_workers} workers x {cpus_per_worker:g} CPUs; are enough CPUs free in Ray?)",
@@ -184,6 +200,7 @@ class VectorRunner:
             raise ValueError("policy=None needs a VectorRunner built with scripted_expert=True")
 
         state_ids = list(range(len(states))) if state_ids is None else list(state_ids)
+        expert_seeds = self._expert_seeds(state_ids)
         pending = list(range(len(states)))[::-1]
         free = list(range(len(self.workers)))[::-1]
         active: dict[int, _Episode] = {}
@@ -194,7 +211,7 @@ class VectorRunner:
             starting = {}
             while pending and free:
                 worker, episode = free.pop(), pending.pop()
-                starting[worker] = (episode, self.workers[worker].start.remote(states[episode]))
+                starting[worker] = (episode, self.workers[worker].start.remote(states[episode], expert_seeds[episode]))
             for worker, (episode, ref) in starting.items():
                 obs = self._get(ref, f"resetting to state {state_ids[episode]}")
                 active[worker] = _Episode(episode, state_ids[episode], obs, [obs["frame"]], [])
@@ -224,6 +241,23 @@ class VectorRunner:
         elapsed = time.perf_counter() - start
         log.info("%d episodes in %.1f s (%.2f episodes/min)", len(states), elapsed, 60 * len(states) / max(elapsed, 1e-9))
         return [results[i] for i in range(len(states))]
+
+    def sample_initial_states(self, n: int, seed: int) -> tuple[list[dict], np.ndarray]:
+        """The states of ``sample_initial_states(env, n, seed)``, drawn in the workers in parallel."""
+        from wmpo.envs.initial_states import state_seed
+
+        refs = [self.workers[i % len(self.workers)].sample_state.remote(state_seed(seed, i)) for i in range(n)]
+        pairs = self._get(refs, f"sampling {n} initial states")
+        return [state for state, _ in pairs], np.stack([frame for _, frame in pairs])
+
+    def _expert_seeds(self, state_ids: list[int]) -> list[int]:
+        """Noise seed per episode from (runner seed, state id, repeat): a state listed twice gets two distinct demos."""
+        seen: dict[int, int] = {}
+        seeds = []
+        for state_id in state_ids:
+            repeat = seen[state_id] = seen.get(state_id, -1) + 1
+            seeds.append(int(np.random.SeedSequence([self.expert_seed, state_id, repeat]).generate_state(1)[0]))
+        return seeds
 
     def _query(self, policy: Policy, episodes: list[_Episode]) -> np.ndarray:
         query = PolicyQuery(

@@ -35,6 +35,16 @@ class ActionTokenizer:
         index = (self.vocab_size - token_ids.long() - 1).clamp(0, self.n_bins - 2)
         return self.bin_centers.to(token_ids.device)[index].to(dtype)
 
+    def normalized_to_tokens(self, values: torch.Tensor) -> torch.Tensor:
+        """Normalized values → token ids, the exact inverse of :meth:`tokens_to_normalized` on the bin centers.
+
+        OpenVLA's ``np.digitize`` over the ``n_bins`` edges: a value in [edge i−1, edge i) gets bin i (1 … n_bins,
+        values are clipped to [-1, 1] first) and token ``vocab_size − bin``.
+        """
+        edges = torch.linspace(-1.0, 1.0, self.n_bins, dtype=torch.float64, device=values.device)
+        bins = torch.bucketize(values.double().clamp(-1.0, 1.0), edges, right=True)
+        return self.vocab_size - bins.clamp(1, self.n_bins)
+
     def slot_to_token(self, slot: torch.Tensor) -> torch.Tensor:
         """Index among the ``n_bins`` action logits → token id."""
         return slot.long() + self.token_begin
@@ -61,6 +71,15 @@ def action_stats(norm_stats: dict[str, Any], unnorm_key: str) -> dict[str, np.nd
         "q99": np.asarray(stats["q99"], dtype=np.float64),
         "mask": np.asarray(stats.get("mask", np.ones_like(q01, dtype=bool)), dtype=bool),
     }
+
+
+def normalize_actions(actions: np.ndarray, stats: dict[str, np.ndarray]) -> np.ndarray:
+    """BOUNDS_Q99: ``clip(2·(a−q01)/(q99−q01+1e-8) − 1, −1, 1)`` where the mask is true, ``a`` elsewhere (the gripper,
+    already in [−1, 1])."""
+    actions = np.asarray(actions, dtype=np.float64)
+    low, high, mask = stats["q01"], stats["q99"], stats["mask"]
+    scaled = np.clip(2.0 * (actions - low) / (high - low + 1e-8) - 1.0, -1.0, 1.0)
+    return np.where(mask, scaled, actions)
 
 
 def unnormalize_actions(normalized: np.ndarray, stats: dict[str, np.ndarray]) -> np.ndarray:

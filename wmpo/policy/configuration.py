@@ -155,10 +155,41 @@ class OpenVLAConfig:
         (Path(path) / "config.json").write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
+def _small(vocab_size: int | None) -> OpenVLAConfig:
+    """A policy that learns from 64×64 frames on a CPU: patch-8 towers give an 8×8 grid of visual tokens."""
+    base = 512 if vocab_size is None else vocab_size
+    return OpenVLAConfig(
+        llm_backbone_id="llama2-small",
+        image_sizes=[64, 64],
+        text_config={
+            "model_type": "llama",
+            "pad_token_id": base,
+            "vocab_size": base + 64,
+            "hidden_size": 128,
+            "intermediate_size": 256,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 4,
+            "max_position_embeddings": 512,
+        },
+        pad_token_id=base,
+        vision_overrides=[
+            {"embed_dim": 96, "depth": 4, "num_heads": 4, "patch_size": 8},
+            {"embed_dim": 96, "depth": 4, "num_heads": 4, "mlp_ratio": 2.0, "patch_size": 8},
+        ],
+    )
+
+
+PRESETS = ("7b", "small", "tiny")
+
+
 def preset(name: str, vocab_size: int | None = None) -> OpenVLAConfig:
-    """``7b``: the released architecture. ``tiny``: same code, small towers and Llama (``vocab_size`` = base vocab)."""
+    """``7b``: the released architecture. ``small``: 64 px input, trainable on a CPU. ``tiny``: same code, small
+    towers and Llama (``vocab_size`` = base vocab) for tests."""
     if name == "7b":
         return OpenVLAConfig()
+    if name == "small":
+        return _small(vocab_size)
     if name == "tiny":
         base = 512 if vocab_size is None else vocab_size
         return OpenVLAConfig(
@@ -180,4 +211,4 @@ def preset(name: str, vocab_size: int | None = None) -> OpenVLAConfig:
                 {"embed_dim": 56, "depth": 3, "num_heads": 4, "mlp_ratio": 2.0},
             ],
         )
-    raise PolicyConfigError(f"unknown policy preset {name!r}; known presets: 7b, tiny")
+    raise PolicyConfigError(f"unknown policy preset {name!r}; known presets: {', '.join(PRESETS)}")

@@ -51,13 +51,37 @@ def crop_and_resize(pixels: torch.Tensor, size: int = 224, crop_area: float = 0.
     return torch.einsum("oh,bhwc,pw->bopc", rows, pixels, cols)
 
 
+def random_crop_resize(
+    images: torch.Tensor, size: int, crop_area: float = 0.9, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """uint8 (B, H, W, 3) → uint8 (B, size, size, 3): train-time augmentation of OpenVLA-OFT, a square box keeping
+    ``crop_area`` of the image at a uniformly random position, resampled like :func:`center_crop_resize`."""
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be uint8 (B, H, W, 3), got {tuple(images.shape)} {images.dtype}")
+    start, end = _crop_box(crop_area)
+    side = end - start
+    offsets = torch.rand(images.shape[0], 2, generator=generator, dtype=torch.float64).numpy()
+    height, width = images.shape[1:3]
+    rows, cols = [], []
+    for dy, dx in offsets.astype(np.float32) * (np.float32(1) - side):
+        rows.append(_resize_matrix(height, size, dy, dy + side))
+        cols.append(_resize_matrix(width, size, dx, dx + side))
+    pixels = images.float() / 255.0
+    rows_t, cols_t = torch.stack(rows).to(pixels.device), torch.stack(cols).to(pixels.device)
+    resized = torch.einsum("boh,bhwc,bpw->bopc", rows_t, pixels, cols_t)
+    return _to_uint8(resized)
+
+
+def _to_uint8(resized: torch.Tensor) -> torch.Tensor:
+    # convert_image_dtype(float → uint8, saturate=True) scales by 255.5 and truncates.
+    return torch.floor(resized.clamp(0.0, 1.0) * 255.5).clamp(max=255.0).to(torch.uint8)
+
+
 def center_crop_resize(images: torch.Tensor, size: int = 224, crop_area: float = 0.9) -> torch.Tensor:
     """uint8 (B, H, W, 3) → uint8 (B, size, size, 3): the crop of the released evaluation and rollout code."""
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be uint8 (B, H, W, 3), got {tuple(images.shape)} {images.dtype}")
-    resized = crop_and_resize(images.float() / 255.0, size, crop_area)
-    # convert_image_dtype(float → uint8, saturate=True) scales by 255.5 and truncates.
-    return torch.floor(resized.clamp(0.0, 1.0) * 255.5).clamp(max=255.0).to(torch.uint8)
+    return _to_uint8(crop_and_resize(images.float() / 255.0, size, crop_area))
 
 
 def normalize_two_copies(images: torch.Tensor) -> torch.Tensor:

@@ -54,10 +54,12 @@ def unit_norm_stats(keys: list[str] | None = None) -> dict:
     return {key: {"action": dict(action), "num_transitions": 0, "num_trajectories": 0} for key in keys}
 
 
-def write_tiny_checkpoint(path: str | Path, seed: int = 0, norm_stats: dict | None = None) -> Path:
-    """Randomly initialized tiny policy + tokenizer + statistics, written in the released directory layout."""
+def write_tiny_checkpoint(
+    path: str | Path, seed: int = 0, norm_stats: dict | None = None, preset_name: str = "tiny"
+) -> Path:
+    """Randomly initialized ``tiny`` (or ``small``) policy + tokenizer + statistics, in the released layout."""
     tokenizer = build_tiny_tokenizer()
-    config = preset("tiny", vocab_size=TINY_VOCAB_SIZE)
+    config = preset(preset_name, vocab_size=TINY_VOCAB_SIZE)
     config.norm_stats = unit_norm_stats() if norm_stats is None else norm_stats
     torch.manual_seed(seed)
     model = build_model(config)

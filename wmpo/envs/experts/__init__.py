@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from wmpo.envs.experts.base import ScriptedExpert
+from wmpo.envs.experts.lift import lift_expert
 from wmpo.envs.experts.square import square_expert
 from wmpo.envs.experts.stack_three import stack_three_expert
 
-EXPERTS: dict[str, Callable[[], ScriptedExpert]] = {"square": square_expert, "stack_three": stack_three_expert}
+EXPERTS: dict[str, Callable[[], ScriptedExpert]] = {
+    "lift": lift_expert,
+    "square": square_expert,
+    "stack_three": stack_three_expert,
+}
 
 
-def make_expert(task: str) -> ScriptedExpert:
+def make_expert(task: str, noise: float = 0.0, seed: int | None = None) -> ScriptedExpert:
+    """A fresh expert for one episode; ``noise`` is the std of the Gaussian noise on the pose action dims, drawn from
+    a generator seeded with ``seed`` (``None``: fresh OS entropy)."""
     if task not in EXPERTS:
         raise KeyError(f"no scripted expert for task {task!r}; experts exist for {', '.join(sorted(EXPERTS))}")
-    return EXPERTS[task]()
+    if noise < 0:
+        raise ValueError(f"expert noise must be >= 0, got {noise}")
+    expert = EXPERTS[task]()
+    expert.noise, expert.rng = noise, np.random.default_rng(seed)
+    return expert

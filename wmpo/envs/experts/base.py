@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -70,7 +70,7 @@ def _eef_yaw(s: State) -> float:
     return yaw_of_matrix(s["eef_mat"])
 
 
-def _reached(
+def reached(
     goal: Callable[[State], Goal], pos_tol: float, yaw_tol: float, max_steps: int = 10_000
 ) -> Callable[[State, int], bool]:
     """Done when the end effector is within tolerance, or (contacts can stall the last millimetres) after max_steps."""
@@ -84,7 +84,7 @@ def _reached(
     return done
 
 
-def _after(steps: int) -> Callable[[State, int], bool]:
+def after_steps(steps: int) -> Callable[[State, int], bool]:
     return lambda _s, spent: spent >= steps
 
 
@@ -152,27 +152,34 @@ def pick_place_phases(
         return undone(s) or (prefix + "reach" if task.misplaced(s) else None)
 
     phases = [
-        Phase(prefix + "reach", reach, _reached(reach, 0.008, 0.08, max_steps=60), undone),
-        Phase(prefix + "descend", descend, _reached(descend, 0.007, 0.1, max_steps=24), undone),
-        Phase(prefix + "close", close, _after(6), undone),
-        Phase(prefix + "lift", lift, _reached(lift, 0.02, 10.0), if_lost),
+        Phase(prefix + "reach", reach, reached(reach, 0.008, 0.08, max_steps=60), undone),
+        Phase(prefix + "descend", descend, reached(descend, 0.007, 0.1, max_steps=24), undone),
+        Phase(prefix + "close", close, after_steps(6), undone),
+        Phase(prefix + "lift", lift, reached(lift, 0.02, 10.0), if_lost),
         Phase(prefix + "carry", carry, carry_done, if_lost),
         Phase(prefix + "lower", lower, lower_done, if_lost),
-        Phase(prefix + "release", release, _after(5), undone),
-        Phase(prefix + "retreat", retreat, _reached(retreat, 0.02, 10.0, max_steps=20), undone),
+        Phase(prefix + "release", release, after_steps(5), undone),
+        Phase(prefix + "retreat", retreat, reached(retreat, 0.02, 10.0, max_steps=20), undone),
         # restart runs before the done check, so a misplaced object restarts the pick and a placed one moves on
-        Phase(prefix + "verify", retreat, _after(0), if_misplaced),
+        Phase(prefix + "verify", retreat, after_steps(0), if_misplaced),
     ]
     return [p for p in phases if task.lift_first or not p.name.endswith("lift")]
 
 
 @dataclass
 class ScriptedExpert:
-    """Runs its phases in order; each call returns the next action."""
+    """Runs its phases in order; each call returns the next action.
+
+    With ``noise`` > 0, Gaussian noise of that std is added to the six pose dims of every action (then clipped to the
+    action range). The phase machine stays closed-loop, so the expert keeps correcting what the noise pushed off course,
+    which gives varied but still mostly successful demonstrations.
+    """
 
     phases: list[Phase]
     phase_index: int = 0
     steps_in_phase: int = 0
+    noise: float = 0.0
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
 
     @property
     def phase(self) -> Phase:
@@ -187,7 +194,10 @@ class ScriptedExpert:
             self.phase_index += 1
             self.steps_in_phase = 0
         self.steps_in_phase += 1
-        return step_action(state, self.phase.goal(state))
+        action = step_action(state, self.phase.goal(state))
+        if self.noise > 0:
+            action[:6] = np.clip(action[:6] + self.rng.normal(0.0, self.noise, 6), -1.0, 1.0)
+        return action
 
 
 def quat_yaw(key: str) -> Callable[[State], float]:

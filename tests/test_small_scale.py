@@ -1,0 +1,45 @@
+import json
+
+import pytest
+
+from wmpo.experiments.report import wilson_interval
+from wmpo.experiments.small_scale import STAGES, Experiment, SmallScaleConfig
+
+
+def test_wilson_interval_matches_the_closed_form():
+    low, high = wilson_interval(30, 100)
+    assert low == pytest.approx(0.2189, abs=1e-4) and high == pytest.approx(0.3958, abs=1e-4)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        wilson_interval(0, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+def test_reduced_pipeline_leaves_every_artefact(tmp_path):
+    cfg = SmallScaleConfig(output=str(tmp_path / "run"), demos=4, expert_noise=0.0, sft_steps=12, sft_batch_size=8,
+                           budget=8, rm_heldout=2, wm_steps=6, rm_steps=4, wmpo_iterations=2, groups=2, n_samples=4,
+                           eval_episodes=4, curve_every=1, curve_episodes=2)
+    Experiment(cfg).run()
+    out = tmp_path / "run"
+    records = json.loads((out / "stages.json").read_text())
+    assert list(records) == list(STAGES)
+    for folder in ("states/demos", "states/train", "states/eval", "demos", "sft/policy", "budget/main",
+                   "budget/heldout", "world_model/checkpoints", "reward_model", "wmpo/checkpoints",
+                   "grpo_sim/checkpoints"):
+        assert (out / folder).is_dir(), folder
+    sft_rows = [json.loads(line) for line in (out / "sft" / "metrics.jsonl").read_text().splitlines()]
+    assert sft_rows[0]["iteration"] == 0 and sft_rows[-1]["val/loss"] < sft_rows[0]["val/loss"]
+    results = json.loads((out / "results.json").read_text())
+    for arm in ("base", "wmpo", "grpo_sim"):
+        row = results["arms"][arm]
+        assert row["episodes"] == 4 and 0.0 <= row["ci95"][0] <= row["success_rate"] <= row["ci95"][1] <= 1.0
+    assert results["arms"]["grpo_sim"]["real_trajectories_used"] == 8
+    assert results["arms"]["wmpo"]["real_trajectories_used"] == 8
+    assert results["world_model_agreement"]["states"] == 4
+    assert [p["iteration"] for p in results["wmpo_curve"]] == [0, 1, 2]
+    assert (out / "report.md").read_text().startswith("# Small-scale WMPO experiment")
+    assert (out / "success.png").stat().st_size > 1000
+    # A rerun finds every stage complete and does nothing.
+    Experiment(cfg).run()
+    assert json.loads((out / "stages.json").read_text()) == records

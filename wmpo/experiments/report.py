@@ -1,0 +1,73 @@
+"""What the small-scale experiment writes: Wilson intervals, results.json, report.md and success.png."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion."""
+    if trials <= 0:
+        raise ValueError("a Wilson interval needs at least one trial")
+    p = successes / trials
+    denominator = 1.0 + z * z / trials
+    center = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def arm_result(successes: list[bool], real_trajectories: int) -> dict:
+    """success_rate, episodes, ci95 and the real trajectories the arm consumed."""
+    wins, count = int(sum(successes)), len(successes)
+    low, high = wilson_interval(wins, count)
+    return {"success_rate": wins / count, "episodes": count, "successes": wins, "ci95": [low, high],
+            "real_trajectories_used": real_trajectories}
+
+
+def write_report(output: Path, results: dict, settings: dict) -> None:
+    """report.md: the arms' table, the fidelity numbers, the time per stage and the settings."""
+    lines = [f"# Small-scale WMPO experiment (seed {settings['seed']})", "",
+             "| arm | real success | 95% Wilson CI | episodes | real trajectories used |", "|---|---|---|---|---|"]
+    for arm in ("base", "wmpo", "grpo_sim"):
+        row = results["arms"][arm]
+        low, high = row["ci95"]
+        lines.append(f"| {arm} | {row['success_rate']:.3f} | [{low:.3f}, {high:.3f}] | {row['episodes']} | "
+                     f"{row['real_trajectories_used']} |")
+    agreement = results["world_model_agreement"]
+    reward = results["reward_model"]
+    lines += ["", f"World model, greedy base policy on the evaluation states: imagined success "
+              f"{agreement['imagined_success_rate']:.3f} vs real {agreement['real_success_rate']:.3f}, per-state "
+              f"agreement {agreement['agreement']:.3f} (confusion: {json.dumps(agreement['confusion'])}).",
+              f"Reward model on held-out real episodes: precision {reward['precision']:.3f}, recall "
+              f"{reward['recall']:.3f} at threshold {reward['threshold']:.3f}.", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {name} | {seconds:.0f} |" for name, seconds in results["stage_seconds"].items()]
+    lines += [f"| total | {sum(results['stage_seconds'].values()):.0f} |", "", f"Machine: {results['machine']}", "",
+              "## Settings", "", "```json", json.dumps(settings, indent=2), "```", ""]
+    (output / "report.md").write_text("\n".join(lines))
+
+
+def plot_success(path: Path, curve: list[dict], base: dict, baseline: dict) -> None:
+    """Real success of WMPO checkpoints against the iteration, with the base policy and the baseline as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    iterations = [point["iteration"] for point in curve]
+    rates = [point["success_rate"] for point in curve]
+    lows = [point["ci95"][0] for point in curve]
+    highs = [point["ci95"][1] for point in curve]
+    axis.plot(iterations, rates, marker="o", label="WMPO (real success)")
+    axis.fill_between(iterations, lows, highs, alpha=0.2)
+    axis.axhline(base["success_rate"], color="gray", linestyle="--", label="base policy")
+    axis.axhline(baseline["success_rate"], color="tab:red", linestyle=":", label="GRPO in simulator")
+    axis.set_xlabel("WMPO iteration")
+    axis.set_ylabel("real success rate")
+    axis.set_ylim(0, 1)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

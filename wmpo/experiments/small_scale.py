@@ -1,0 +1,363 @@
+"""The whole WMPO recipe at a size a laptop CPU trains, measured on held-out initial states of the real simulator.
+
+    python -m wmpo.experiments.small_scale seed=0 output=outputs/small_scale/seed0
+
+Stages (each skipped when a rerun finds it complete; the long ones also resume inside):
+  states        three disjoint initial-state sets: demonstrations, training (budget + RL), held-out evaluation
+  demos         scripted-expert demonstrations (the successful ones are kept)
+  sft           a deliberately weak base policy: few demonstrations, few steps
+  budget        P real trajectories of the base policy at the rollout temperature
+  world_model   the world model, trained from scratch on the budget and the demonstrations
+  reward_model  the success classifier, trained on the budget and the demonstrations; threshold chosen on held-out
+                budget episodes
+  wmpo          WMPO from the base policy in the learned world model (real evaluations on held-out states)
+  grpo_sim      GRPO from the base policy in the real simulator with the same P real trajectories
+  evaluation    greedy real evaluation of base, WMPO and the baseline on the held-out states; world-model and
+                reward-model fidelity; results.json, report.md, success.png
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wmpo.cli import parse_config
+
+log = logging.getLogger("wmpo.small_scale")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class SmallScaleConfig:
+    seed: int = 0
+    """Seed of every stage (states, demonstrations, models, rollouts)."""
+    output: str = "outputs/small_scale/seed0"
+    """Run directory."""
+    task: str = "lift"
+    """Built-in task with a scripted expert."""
+    workers: int = 2
+    """Simulator processes."""
+    demos: int = 12
+    """Scripted-expert episodes attempted for the base policy's demonstrations."""
+    expert_noise: float = 0.1
+    """Std of the Gaussian noise on the expert's pose actions."""
+    sft_steps: int = 300
+    """SFT optimizer steps of the base policy."""
+    sft_batch_size: int = 32
+    """SFT examples per step."""
+    sft_lr: float = 3e-4
+    """SFT learning rate."""
+    budget: int = 128
+    """P: real trajectories of the base policy for the world model (and the baseline's real budget)."""
+    temperature: float = 1.0
+    """Sampling temperature of the budget, WMPO and the baseline (and of their PPO ratios)."""
+    wm_steps: int = 1500
+    """World-model optimizer steps."""
+    rm_steps: int = 400
+    """Reward-model optimizer steps."""
+    rm_heldout: int = 24
+    """Budget episodes held out from reward-model training to choose its threshold."""
+    wmpo_iterations: int = 20
+    """WMPO policy updates."""
+    groups: int = 4
+    """Initial states per update (WMPO and baseline)."""
+    n_samples: int = 8
+    """Trajectories per initial state."""
+    lr: float = 1e-4
+    """Policy learning rate of WMPO and the baseline."""
+    eval_episodes: int = 200
+    """Held-out initial states of the final greedy evaluation (one episode each)."""
+    curve_every: int = 5
+    """WMPO iterations between real evaluations for the success curve."""
+    curve_episodes: int = 50
+    """Held-out states per curve point (the first ones of the evaluation set)."""
+
+
+STAGES = ("states", "demos", "sft", "budget", "world_model", "reward_model", "wmpo", "grpo_sim", "evaluation")
+
+
+class Experiment:
+    def __init__(self, cfg: SmallScaleConfig) -> None:
+        from wmpo.tasks import get_task
+
+        self.cfg = cfg
+        self.task = get_task(cfg.task)
+        self.out = Path(cfg.output).resolve()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.record_path = self.out / "stages.json"
+        self.records = json.loads(self.record_path.read_text()) if self.record_path.is_file() else {}
+        settings = self.out / "settings.json"
+        if settings.is_file() and json.loads(settings.read_text()) != asdict(cfg):
+            raise SystemExit(f"error: {settings} holds other settings; use a new output folder or the same settings")
+        settings.write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+
+    def path(self, *parts: str) -> Path:
+        return self.out.joinpath(*parts)
+
+    def run(self) -> None:
+        for number, name in enumerate(STAGES, start=1):
+            if name in self.records:
+                log.info("[%d/%d] %s: done earlier (%.0f s)", number, len(STAGES), name, self.records[name]["seconds"])
+                continue
+            log.info("[%d/%d] %s ...", number, len(STAGES), name)
+            start = time.perf_counter()
+            summary = getattr(self, f"stage_{name}")()
+            seconds = time.perf_counter() - start
+            self.records[name] = {"seconds": seconds, **summary}
+            self.record_path.write_text(json.dumps(self.records, indent=2) + "\n")
+            shown = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items())
+            log.info("[%d/%d] %s: %.0f s%s", number, len(STAGES), name, seconds, f" ({shown})" if shown else "")
+        log.info("results: %s", self.path("results.json"))
+
+    # -- stages ---------------------------------------------------------------------------------------------------
+
+    def stage_states(self) -> dict:
+        from wmpo.envs.initial_states import save_initial_states
+        from wmpo.envs.vector import VectorRunner
+
+        cfg = self.cfg
+        sets = {"demos": cfg.demos, "train": cfg.budget, "eval": cfg.eval_episodes}
+        flats = {}
+        # Sampled in the simulator processes: no rendering context in this one, which later imports the models.
+        runner = VectorRunner(self.task, backend="builtin", num_workers=cfg.workers)
+        try:
+            for number, (name, count) in enumerate(sets.items()):
+                set_seed = int(np.random.SeedSequence([cfg.seed, number]).generate_state(1)[0])
+                states, frames = runner.sample_initial_states(count, set_seed)
+                save_initial_states(self.path("states", name), self.task.name, "builtin", set_seed, states, frames)
+                flats[name] = {np.asarray(s["states"]).tobytes() for s in states}
+        finally:
+            runner.close()
+        overlap = (flats["eval"] & (flats["demos"] | flats["train"])) | (flats["demos"] & flats["train"])
+        if overlap:
+            raise RuntimeError(f"{len(overlap)} initial states appear in two sets; choose another seed")
+        return {name: count for name, count in sets.items()}
+
+    def stage_demos(self) -> dict:
+        from opensora.datasets.shards import write_shards
+        from wmpo.collection import episode_record
+        from wmpo.envs.initial_states import load_initial_states
+        from wmpo.envs.vector import VectorRunner
+
+        states = load_initial_states(self.path("states", "demos"), task=self.task.name, with_frames=False)
+        runner = VectorRunner(self.task, backend="builtin", num_workers=self.cfg.workers, scripted_expert=True,
+                              expert_noise=self.cfg.expert_noise, expert_seed=self.cfg.seed)
+        try:
+            results = runner.run(states.states, None)
+        finally:
+            runner.close()
+        kept = [episode_record(r, f"demo_s{r.state_id:05d}") for r in results if r.success]
+        if len(kept) < 3:
+            raise RuntimeError(f"only {len(kept)} of {len(results)} expert demonstrations succeeded")
+        write_shards(kept, self.path("demos"))
+        return {"attempted": len(results), "kept": len(kept)}
+
+    def stage_sft(self) -> dict:
+        from wmpo.policy.sft import SFTConfig, train
+
+        cfg = self.cfg
+        metrics = train(SFTConfig(
+            shards=[str(self.path("demos"))], val_episodes=2, task=self.task.name, preset="small",
+            output=str(self.path("sft")), steps=cfg.sft_steps, batch_size=cfg.sft_batch_size, lr=cfg.sft_lr,
+            val_every=0, ckpt_every=max(1, cfg.sft_steps // 2), seed=cfg.seed, device="cpu"))
+        return {k.removeprefix("val/"): v for k, v in metrics.items() if k.startswith("val/")}
+
+    def _policy(self, path: Path):
+        from wmpo.policy import load_policy
+
+        return load_policy(path, self.task.unnorm_key)
+
+    def stage_budget(self) -> dict:
+        from opensora.datasets.shards import write_shards
+        from wmpo.collection import collect_rollouts
+        from wmpo.envs.initial_states import load_initial_states
+        from wmpo.envs.vector import VectorRunner
+        from wmpo.threads import cpu_threads
+
+        cfg = self.cfg
+        policy = self._policy(self.path("sft", "policy"))
+        states = load_initial_states(self.path("states", "train"), task=self.task.name, with_frames=False)
+        runner = VectorRunner(self.task, backend="builtin", num_workers=cfg.workers)
+        try:
+            with cpu_threads(1):
+                episodes = collect_rollouts(policy, runner, states.states, 1, cfg.temperature, cfg.seed)
+        finally:
+            runner.close()
+        split = len(episodes) - cfg.rm_heldout
+        write_shards(episodes[:split], self.path("budget", "main"))
+        write_shards(episodes[split:], self.path("budget", "heldout"))
+        return {"episodes": len(episodes), "success_rate": float(np.mean([e.meta["complete"] for e in episodes]))}
+
+    def stage_world_model(self) -> dict:
+        from opensora.train import train
+        from opensora.training.config import load_config
+
+        cfg = self.cfg
+        overrides = [f"data.shards=[{self.path('budget')},{self.path('demos')}]",
+                     f"data.stats={self.path('sft', 'policy', 'dataset_statistics.json')}",
+                     f"output={self.path('world_model')}", f"max_steps={cfg.wm_steps}", f"seed={cfg.seed}"]
+        metrics = train(load_config(ROOT / "configs" / "world_model" / "small_scale.yaml", overrides))
+        return {k: v for k, v in metrics.items() if k in ("loss", "val/psnr", "val/copy_last_psnr")}
+
+    def world_model_weights(self) -> Path:
+        from opensora.training.checkpointing import latest_checkpoint
+
+        latest = latest_checkpoint(self.path("world_model"))
+        if latest is None:
+            raise RuntimeError(f"no world-model checkpoint in {self.path('world_model')}")
+        return latest / "ema.safetensors"
+
+    def stage_reward_model(self) -> dict:
+        cfg = self.cfg
+        command = [sys.executable, str(ROOT / "scripts" / "train_reward_model.py"),
+                   f"shards=[{self.path('budget', 'main')},{self.path('demos')}]",
+                   f"val_shards=[{self.path('budget', 'heldout')}]", "preset=tiny",
+                   f"output={self.path('reward_model')}", f"steps={cfg.rm_steps}", "episodes_per_step=8",
+                   "lr=3e-4", f"eval_every={max(1, cfg.rm_steps // 8)}", f"seed={cfg.seed}"]
+        self._subprocess(command, "reward_model")
+        best = json.loads(self.path("reward_model", "threshold.json").read_text())
+        return {k: best[k] for k in ("threshold", "precision", "recall", "f1")}
+
+    def _subprocess(self, command: list[str], name: str) -> None:
+        logfile = self.path("logs", f"{name}.log")
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+        with open(logfile, "a") as handle:
+            code = subprocess.call(command, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+        if code != 0:
+            raise RuntimeError(f"{name} failed (exit {code}); see {logfile}")
+
+    def _trainer_config(self, output: Path, overrides: dict):
+        from wmpo.trainer import load_trainer_config
+
+        cfg = self.cfg
+        settings = {"task": self.task.name, "seed": cfg.seed, "policy_path": self.path("sft", "policy"),
+                    "initial_states": self.path("states", "train"), "output": output,
+                    "evaluation.initial_states": self.path("states", "eval"), "train_batch_size": cfg.groups,
+                    "rollout_batch_size": cfg.groups, "n_samples": cfg.n_samples, "temperature": cfg.temperature,
+                    "update.temperature": cfg.temperature, "lr": cfg.lr, "evaluation.states": cfg.curve_episodes,
+                    "evaluation.workers": cfg.workers, **overrides}
+        return load_trainer_config(ROOT / "configs" / "small_scale.yaml", [f"{k}={v}" for k, v in settings.items()])
+
+    def stage_wmpo(self) -> dict:
+        from wmpo.trainer import Trainer
+
+        cfg = self.cfg
+        threshold = json.loads(self.path("reward_model", "threshold.json").read_text())["threshold"]
+        trainer_cfg = self._trainer_config(self.path("wmpo"), {
+            "iterations": cfg.wmpo_iterations, "test_freq": cfg.curve_every, "save_freq": cfg.curve_every,
+            "imagination.world_model.model_path": self.world_model_weights(),
+            "imagination.reward_model_path": self.path("reward_model", "reward_model.pth"),
+            "imagination.rm_threshold": threshold, "imagination.max_steps": self.task.max_steps})
+        Trainer(trainer_cfg).fit()
+        rows = _metrics(self.path("wmpo"))
+        return {"imagined_success_first": rows[0].get("rollout/success", float("nan")),
+                "imagined_success_last": rows[-1].get("rollout/success", float("nan"))}
+
+    def stage_grpo_sim(self) -> dict:
+        from wmpo.trainer import Trainer
+
+        cfg = self.cfg
+        per_iteration = cfg.groups * cfg.n_samples
+        if cfg.budget % per_iteration:
+            raise SystemExit(f"error: budget={cfg.budget} is not a multiple of groups x n_samples = {per_iteration}")
+        iterations = cfg.budget // per_iteration
+        trainer_cfg = self._trainer_config(self.path("grpo_sim"), {
+            "imagination.enable": False, "iterations": iterations, "max_generation_rounds": 1, "test_freq": 0,
+            "save_freq": iterations})
+        Trainer(trainer_cfg).fit()
+        used = int(sum(row.get("rollout/trajectories", 0) for row in _metrics(self.path("grpo_sim"))))
+        return {"iterations": iterations, "real_trajectories": used}
+
+    def stage_evaluation(self) -> dict:
+        from wmpo.checkpoint import latest_checkpoint
+        from wmpo.envs.initial_states import load_initial_states
+        from wmpo.envs.vector import VectorRunner
+        from wmpo.evaluation import evaluate_policy
+        from wmpo.experiments.report import arm_result, plot_success, write_report, wilson_interval
+        from wmpo.threads import cpu_threads
+
+        cfg = self.cfg
+        states = load_initial_states(self.path("states", "eval"), task=self.task.name)
+        arms = {"base": self.path("sft", "policy"),
+                "wmpo": latest_checkpoint(self.path("wmpo")) / "actor",
+                "grpo_sim": latest_checkpoint(self.path("grpo_sim")) / "actor"}
+        budget_used = self.records["budget"]["episodes"]
+        real_used = {"base": 0, "wmpo": budget_used, "grpo_sim": self.records["grpo_sim"]["real_trajectories"]}
+        runner = VectorRunner(self.task, backend="builtin", num_workers=cfg.workers, record_frames=False)
+        outcomes = {}
+        try:
+            for arm, path in arms.items():
+                policy = self._policy(path)
+
+                def predict(frames, instructions, policy=policy):
+                    return policy.predict(frames, instructions, do_sample=False).actions
+
+                with cpu_threads(1):
+                    result = evaluate_policy(predict, self.task, states, cfg.eval_episodes, cfg.workers, "builtin",
+                                             self.path("evaluation", arm), videos=0, runner=runner)
+                outcomes[arm] = [ep["success"] for ep in result["episodes"]]
+                log.info("%s: real success %.3f on %d held-out states", arm, np.mean(outcomes[arm]), len(outcomes[arm]))
+        finally:
+            runner.close()
+        results = {"arms": {arm: arm_result(outcomes[arm], real_used[arm]) for arm in arms}}
+        results["world_model_agreement"] = self._agreement(states, outcomes["base"])
+        best = json.loads(self.path("reward_model", "threshold.json").read_text())
+        results["reward_model"] = {k: best[k] for k in ("threshold", "precision", "recall", "f1")}
+        results["reward_model"]["heldout_episodes"] = cfg.rm_heldout
+        results["stage_seconds"] = {name: round(rec["seconds"], 1) for name, rec in self.records.items()}
+        results["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
+        results["seed"] = cfg.seed
+        curve = [{"iteration": 0, "success_rate": float(np.mean(outcomes["base"][: cfg.curve_episodes])),
+                  "episodes": min(cfg.curve_episodes, len(outcomes["base"]))}]
+        for row in _metrics(self.path("wmpo")):
+            if "eval/success_rate" in row:
+                curve.append({"iteration": row["iteration"], "success_rate": row["eval/success_rate"],
+                              "episodes": cfg.curve_episodes})
+        for point in curve:
+            point["ci95"] = list(wilson_interval(round(point["success_rate"] * point["episodes"]), point["episodes"]))
+        results["wmpo_curve"] = curve
+        (self.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        write_report(self.out, results, asdict(cfg))
+        plot_success(self.out / "success.png", curve, results["arms"]["base"], results["arms"]["grpo_sim"])
+        return {arm: results["arms"][arm]["success_rate"] for arm in arms}
+
+    def _agreement(self, states, real: list[bool]) -> dict:
+        import torch
+
+        from wmpo.experiments.fidelity import agreement, imagine_greedy
+        from wmpo.trainer import build_imagined_env
+
+        trainer_cfg = self._trainer_config(self.path("fidelity"), {
+            "imagination.world_model.model_path": self.world_model_weights(),
+            "imagination.reward_model_path": self.path("reward_model", "reward_model.pth"),
+            "imagination.rm_threshold": self.records["reward_model"]["threshold"],
+            "imagination.max_steps": self.task.max_steps})
+        env = build_imagined_env(trainer_cfg, self.task, torch.device("cpu"))
+        policy = self._policy(self.path("sft", "policy"))
+        count = len(real)
+        imagined = imagine_greedy(policy, env, torch.from_numpy(states.frames[:count]), self.task.prompt, self.cfg.seed)
+        return agreement(imagined, np.asarray(real))
+
+
+def _metrics(run: Path) -> list[dict]:
+    path = run / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
+    cfg = parse_config(SmallScaleConfig, argv, doc=__doc__)
+    Experiment(cfg).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""Supervised fine-tuning of the policy on episode shards.
+
+    python -m wmpo.sft task=lift shards=[outputs/demos/lift] preset=small steps=2000 output=outputs/sft/lift
+    python -m wmpo.sft task=square shards=[...] init_from=checkpoint_files/SFT_models/square lora_rank=32 ...
+    torchrun --nproc_per_node 8 -m wmpo.sft parallel=fsdp init_from=... shards=[...]    # the 7B on GPUs
+
+The final policy is written to ``<output>/policy`` in the released layout; rerunning the same command resumes.
+"""
+
+from __future__ import annotations
+
+from wmpo.cli import parse_config
+from wmpo.policy.sft import SFTConfig, SFTConfigError, train
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = parse_config(SFTConfig, argv, doc=__doc__)
+    try:
+        train(cfg)
+    except SFTConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()
