@@ -9,11 +9,14 @@ The final policy is written to ``<output>/policy`` in the released layout; rerun
 
 from __future__ import annotations
 
+import logging
+
 from wmpo.cli import parse_config
 from wmpo.policy.sft import SFTConfig, SFTConfigError, train
 
 
 def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = parse_config(SFTConfig, argv, doc=__doc__)
     try:
         train(cfg)

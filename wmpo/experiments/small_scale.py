@@ -46,27 +46,27 @@ class SmallScaleConfig:
     """Built-in task with a scripted expert."""
     workers: int = 2
     """Simulator processes."""
-    demos: int = 12
+    demos: int = 40
     """Scripted-expert episodes attempted for the base policy's demonstrations."""
     expert_noise: float = 0.1
     """Std of the Gaussian noise on the expert's pose actions."""
-    sft_steps: int = 300
+    sft_steps: int = 1200
     """SFT optimizer steps of the base policy."""
     sft_batch_size: int = 32
     """SFT examples per step."""
-    sft_lr: float = 3e-4
+    sft_lr: float = 1e-3
     """SFT learning rate."""
     budget: int = 128
     """P: real trajectories of the base policy for the world model (and the baseline's real budget)."""
-    temperature: float = 1.0
+    temperature: float = 0.5
     """Sampling temperature of the budget, WMPO and the baseline (and of their PPO ratios)."""
-    wm_steps: int = 1500
+    wm_steps: int = 800
     """World-model optimizer steps."""
     rm_steps: int = 400
     """Reward-model optimizer steps."""
     rm_heldout: int = 24
     """Budget episodes held out from reward-model training to choose its threshold."""
-    wmpo_iterations: int = 20
+    wmpo_iterations: int = 16
     """WMPO policy updates."""
     groups: int = 4
     """Initial states per update (WMPO and baseline)."""
@@ -76,7 +76,7 @@ class SmallScaleConfig:
     """Policy learning rate of WMPO and the baseline."""
     eval_episodes: int = 200
     """Held-out initial states of the final greedy evaluation (one episode each)."""
-    curve_every: int = 5
+    curve_every: int = 4
     """WMPO iterations between real evaluations for the success curve."""
     curve_episodes: int = 50
     """Held-out states per curve point (the first ones of the evaluation set)."""
