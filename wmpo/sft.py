@@ -2,7 +2,7 @@
 
     python -m wmpo.sft task=lift shards=[outputs/demos/lift] preset=small steps=2000 output=outputs/sft/lift
     python -m wmpo.sft task=square shards=[...] init_from=checkpoint_files/SFT_models/square lora_rank=32 ...
-    torchrun --nproc_per_node 8 -m wmpo.sft parallel=fsdp init_from=... shards=[...]    # the 7B on GPUs
+    torchrun --nproc_per_node 8 -m wmpo.sft init_from=... lora_rank=32 shards=[...]    # the 7B on GPUs (DDP)
 
 The final policy is written to ``<output>/policy`` in the released layout; rerunning the same command resumes.
 """

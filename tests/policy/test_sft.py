@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -155,3 +158,17 @@ def test_unit_stats_give_identity_normalization():
     stats = action_stats(unit_norm_stats([KEY]), KEY)
     actions = np.linspace(-1, 1, 14).reshape(2, 7)
     np.testing.assert_allclose(normalize_actions(actions, stats), actions, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_sft_under_torchrun_writes_a_loadable_policy(shards, tmp_path):
+    output = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+               "29611", "-m", "wmpo.sft", f"shards=[{shards}]", f"output={output}", "preset=small",
+               "steps=4", "batch_size=2", "ckpt_every=2", "val_every=0", "log_every=2",
+               "task=square", "device=cpu"]
+    subprocess.run(command, check=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    policy = load_policy(output / "policy", KEY)
+    assert policy.predict(np.zeros((1, 64, 64, 3), np.uint8), ["x"], do_sample=False).actions.shape == (1, 8, 7)
+    rows = [json.loads(line)["iteration"] for line in (output / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [0, 2, 4]

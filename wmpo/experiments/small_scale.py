@@ -62,7 +62,7 @@ class SmallScaleConfig:
     """Sampling temperature of the budget, WMPO and the baseline (and of their PPO ratios)."""
     wm_steps: int = 800
     """World-model optimizer steps."""
-    rm_steps: int = 400
+    rm_steps: int = 600
     """Reward-model optimizer steps."""
     rm_heldout: int = 24
     """Budget episodes held out from reward-model training to choose its threshold."""
@@ -220,7 +220,7 @@ class Experiment:
         cfg = self.cfg
         command = [sys.executable, str(ROOT / "scripts" / "train_reward_model.py"),
                    f"shards=[{self.path('budget', 'main')},{self.path('demos')}]",
-                   f"val_shards=[{self.path('budget', 'heldout')}]", "preset=tiny",
+                   f"val_shards=[{self.path('budget', 'heldout')}]", "preset=small",
                    f"output={self.path('reward_model')}", f"steps={cfg.rm_steps}", "episodes_per_step=8",
                    "lr=3e-4", f"eval_every={max(1, cfg.rm_steps // 8)}", f"seed={cfg.seed}"]
         self._subprocess(command, "reward_model")

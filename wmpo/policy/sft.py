@@ -9,7 +9,7 @@ random crop of 0.9 of the area; validation and inference use the center crop.
 The run directory holds ``checkpoints/step_*/`` (``actor/`` in the released layout, ``optimizer.pt``, LoRA
 adapters when used, ``state.json``), ``metrics.jsonl`` and, at the end, ``policy/``: the final policy in the released
 layout with ``norm_stats`` under the run's unnorm key, read unchanged by ``load_policy``, the trainer and evaluation.
-Under torchrun the same code runs data-parallel (DDP) or sharded (FSDP2).
+Under torchrun the same code runs data-parallel (DDP); the 7B trains that way with LoRA.
 """
 
 from __future__ import annotations
@@ -93,8 +93,6 @@ class SFTConfig:
     """Seed of the initialization, the example order and the augmentation."""
     device: str = "auto"
     """cpu, cuda or auto."""
-    parallel: str = "ddp"
-    """Under torchrun: ddp or fsdp (FSDP2, one unit per vision block and decoder layer)."""
     bf16: bool = True
     """On CUDA: bf16 autocast (fp32 master weights)."""
     resume: str = "auto"
@@ -108,13 +106,11 @@ def validate_config(cfg: SFTConfig) -> None:
         (0.0 < cfg.crop_area <= 1.0, "crop_area", "in (0, 1]"), (cfg.keep_last >= 1, "keep_last", "≥ 1"),
         (cfg.log_every >= 1, "log_every", "≥ 1"), (cfg.ckpt_every >= 1, "ckpt_every", "≥ 1"),
         (cfg.val_every >= 0, "val_every", "≥ 0"), (cfg.lora_rank >= 0, "lora_rank", "≥ 0"),
-        (cfg.parallel in ("ddp", "fsdp"), "parallel", "ddp or fsdp"), (bool(cfg.shards), "shards", "non-empty"),
+        (bool(cfg.shards), "shards", "non-empty"),
     ]
     for ok, key, allowed in checks:
         if not ok:
             raise SFTConfigError(f"{key}={getattr(cfg, key)!r}: must be {allowed}")
-    if cfg.lora_rank and cfg.parallel == "fsdp" and "RANK" in os.environ:
-        raise SFTConfigError("lora_rank > 0 with parallel=fsdp is not supported; use parallel=ddp for LoRA")
     if cfg.init_from is not None and not (Path(cfg.init_from) / "config.json").is_file():
         raise SFTConfigError(f"init_from={cfg.init_from}: no policy config.json there")
     if cfg.resume not in ("auto", "none") and not (Path(cfg.resume) / "state.json").is_file():
@@ -187,31 +183,20 @@ def build_parts(cfg: SFTConfig, stats_entry: dict, unnorm_key: str, rank: int, w
 
     config, state, tokenizer = _source(cfg, rank)
     config.norm_stats = {**config.norm_stats, unnorm_key: stats_entry}
-    if world > 1 and cfg.parallel == "fsdp":
-        from wmpo.policy.parallelize import shard_policy
-
-        with torch.device("meta"):
-            base = OpenVLAForActionPrediction(config)
-        shard_policy(base, bf16=device.type == "cuda" and cfg.bf16)
-        base.to_empty(device=device)
-        options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
-        set_model_state_dict(base, state, options=options)
-        model = base
+    base = OpenVLAForActionPrediction(config)
+    if world > 1:
+        set_model_state_dict(base, state, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
     else:
-        base = OpenVLAForActionPrediction(config)
-        if world > 1:
-            options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
-            set_model_state_dict(base, state, options=options)
-        else:
-            base.load_state_dict(state)
-        base.to(device)
-        model = base
-        if cfg.lora_rank:
-            from wmpo.policy.lora import add_lora
+        base.load_state_dict(state)
+    base.to(device)
+    model = base
+    if cfg.lora_rank:
+        from wmpo.policy.lora import add_lora
 
-            model = add_lora(base, rank=cfg.lora_rank)
-        if world > 1:
-            model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        model = add_lora(base, rank=cfg.lora_rank)
+    if world > 1:
+        device_ids = [device.index] if device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     model.train()
     prompts = PromptTokenizer(tokenizer, config.pad_token_id)
     actions = ActionTokenizer(config.vocab_size, config.n_action_bins)
@@ -402,7 +387,7 @@ def train(cfg: SFTConfig) -> dict[str, float]:
         if step == cfg.steps:
             export_policy(parts, model_state, final)
 
-    if val_rows is not None and start == 0 and (rank == 0 or cfg.parallel == "fsdp"):
+    if val_rows is not None and start == 0 and rank == 0:
         # The starting point of the held-out metrics, so a run shows what training changed.
         result = validate(parts, held_out, val_rows, task.prompt, size, device, cfg.crop_area, autocast)
         if logger is not None:
@@ -441,7 +426,7 @@ def train(cfg: SFTConfig) -> dict[str, float]:
                        "perf/examples_per_s": window * cfg.batch_size * world / max(elapsed, 1e-9)}
             window, window_start, window_loss, window_acc = 0, time.perf_counter(), 0.0, 0.0
             if val_rows is not None and ((cfg.val_every and done % cfg.val_every == 0) or done == cfg.steps):
-                if rank == 0 or cfg.parallel == "fsdp":
+                if rank == 0:
                     result = validate(parts, held_out, val_rows, task.prompt, size, device, cfg.crop_area, autocast)
                     metrics.update({f"val/{k}": v for k, v in result.items()})
             if logger is not None:
