@@ -1,7 +1,7 @@
 """Task registry: the single source of truth for per-task constants.
 
-For the four released MimicGen D0 tasks every number comes from the released WMPO scripts (see shared reference
-wmpo-rl.md §10): the environment name, the instruction the released policies were trained with, the rollout horizon,
+For the four released MimicGen D0 tasks every number comes from the released WMPO training scripts: the
+environment name, the instruction the released policies were trained with, the rollout horizon,
 the reward-model success threshold, the action un-normalization key and the update slicing. ``lift`` is this
 project's own small task (robosuite Lift at 64×64 with a scripted expert) for CPU-scale experiments; it has no
 released checkpoints. The YAML files under ``configs/tasks/`` carry the same values for Hydra; ``tests/test_tasks.py``

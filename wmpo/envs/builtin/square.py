@@ -1,6 +1,6 @@
 """Built-in Square_D0: the square nut of robosuite's nut assembly placed onto the square peg.
 
-Written from the task facts (shared reference mimicgen-tasks.md): robosuite's ``NutAssemblySquare`` with the D0
+Written from the MimicGen task definition: robosuite's ``NutAssemblySquare`` with the D0
 placement distribution for the square nut and the round nut parked off the table so it never appears.
 """
 

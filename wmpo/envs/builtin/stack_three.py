@@ -1,6 +1,6 @@
 """Built-in StackThree_D0: robosuite's block stacking with a third cube.
 
-Written from the task facts (shared reference mimicgen-tasks.md): cube A (red, 0.02 m) on cube B (green, 0.025 m),
+Written from the MimicGen task definition: cube A (red, 0.02 m) on cube B (green, 0.025 m),
 then cube C (blue, 0.02 m) on cube A.
 """
 
