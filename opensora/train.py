@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import glob
 import json
-import os
 import sys
 import time
 from contextlib import nullcontext
@@ -43,22 +42,9 @@ from opensora.models.vae import build_vae
 from opensora.schedulers.rflow import RFlow, RFlowConfig
 from opensora.training.checkpointing import latest_checkpoint, load_checkpoint, save_checkpoint
 from opensora.training.config import TrainConfig, load_config, to_yaml
+from opensora.training.distributed import setup_distributed
 from opensora.training.ema import EMA
 from opensora.training.validation import validate, validation_indices
-
-
-def setup_distributed() -> tuple[int, int, torch.device]:
-    """rank, world size and device; initializes a process group under torchrun (NCCL on GPU, gloo on CPU)."""
-    if "RANK" not in os.environ:
-        return 0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", 0))
-        torch.cuda.set_device(local)
-        dist.init_process_group("nccl")
-        return rank, world, torch.device("cuda", local)
-    dist.init_process_group("gloo")
-    return rank, world, torch.device("cpu")
 
 
 def step_generator(seed: int, rank: int, step: int, device: torch.device) -> torch.Generator:

@@ -28,6 +28,8 @@ def test_reduced_pipeline_leaves_every_artefact(tmp_path):
                    "budget/heldout", "world_model/checkpoints", "reward_model", "wmpo/checkpoints",
                    "grpo_sim/checkpoints"):
         assert (out / folder).is_dir(), folder
+    replay = json.loads((out / "world_model" / "open_loop.json").read_text())
+    assert replay["episodes"] >= 1 and len(replay["psnr_per_chunk"]) == len(replay["copy_first_psnr_per_chunk"])
     sft_rows = [json.loads(line) for line in (out / "sft" / "metrics.jsonl").read_text().splitlines()]
     assert sft_rows[0]["iteration"] == 0 and sft_rows[-1]["val/loss"] < sft_rows[0]["val/loss"]
     results = json.loads((out / "results.json").read_text())

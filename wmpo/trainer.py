@@ -343,8 +343,9 @@ class Trainer:
 
         if getattr(self, "sim_runner", None) is None:
             ecfg = self.cfg.evaluation
+            # GRPO needs only the frames the policy sees: rendering every step would triple the simulator's cost.
             self.sim_runner = VectorRunner(self.task, backend=ecfg.backend or self.states.backend,
-                                           num_workers=ecfg.workers)
+                                           num_workers=ecfg.workers, record_frames=False)
         states = [self.states.states[i] for i in state_ids]
         with cpu_threads(1, enabled=self.device.type == "cpu"):
             return simulate_groups(self.backend.sample, self.sim_runner, states, state_ids, groups,

@@ -172,3 +172,12 @@ def test_sft_under_torchrun_writes_a_loadable_policy(shards, tmp_path):
     assert policy.predict(np.zeros((1, 64, 64, 3), np.uint8), ["x"], do_sample=False).actions.shape == (1, 8, 7)
     rows = [json.loads(line)["iteration"] for line in (output / "metrics.jsonl").read_text().splitlines()]
     assert rows == [0, 2, 4]
+
+
+def test_learning_rate_warms_up_then_stays_or_decays_to_zero():
+    from wmpo.policy.sft import lr_factor
+
+    assert [lr_factor(s, 3, 10, "constant") for s in (0, 2, 3, 9)] == [0.25, 0.75, 1.0, 1.0]
+    cosine = [lr_factor(s, 3, 11, "cosine") for s in range(3, 12)]
+    assert cosine[0] == 1.0 and cosine[4] == pytest.approx(0.5) and cosine[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a > b for a, b in zip(cosine, cosine[1:]))

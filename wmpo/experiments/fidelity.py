@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from opensora.datasets.shards import EpisodeRef
+from opensora.datasets.windows import normalize_actions
+from opensora.world_model import WorldModel
 from wmpo.imagination import ImaginedEnv
 from wmpo.policy.policy import VLAPolicy
 
@@ -40,4 +45,58 @@ def agreement(imagined: np.ndarray, real: np.ndarray) -> dict:
             "imagined_failure_real_failure": int((~imagined & ~real).sum()),
         },
         "states": int(len(real)),
+    }
+
+
+@torch.no_grad()
+def replay_open_loop(wm: WorldModel, episodes: list[EpisodeRef], q01: np.ndarray, q99: np.ndarray, seed: int,
+                     strip_path: Path | None = None) -> dict:
+    """Imagine real episodes from their first frame with their executed actions, chunk after chunk, without ever
+    seeing a real frame again; PSNR per chunk against the real frames and against repeating the first frame.
+
+    This is what imagination asks of the world model (the validation windows start from real context instead).
+    """
+    errors: dict[int, list[float]] = {}
+    copy_errors: dict[int, list[float]] = {}
+    strips = []
+    for number, episode in enumerate(episodes):
+        chunks = episode.finish_step // wm.spec.chunk
+        if chunks == 0:
+            continue
+        video = torch.from_numpy(np.asarray(episode.video.open()))
+        actions = normalize_actions(np.asarray(episode.actions.open(), np.float32), q01, q99)
+        generator = [torch.Generator(device=wm.device).manual_seed(seed * 100_003 + number)]
+        context = wm.initial_context(video[:1], generator)
+        imagined = []
+        for c in range(chunks):
+            chunk_actions = torch.from_numpy(actions[c * wm.spec.chunk : (c + 1) * wm.spec.chunk])[None]
+            latents = wm.predict(context, chunk_actions, generator)
+            imagined.append(wm.decode(latents)[0].cpu())
+            context = wm.next_context(context, latents)
+        imagined = torch.cat(imagined).float()
+        real = video[1 : 1 + len(imagined)].float()
+        for c in range(chunks):
+            rows = slice(c * wm.spec.chunk, (c + 1) * wm.spec.chunk)
+            errors.setdefault(c, []).append(float((imagined[rows] - real[rows]).pow(2).mean()))
+            copy_errors.setdefault(c, []).append(float((video[0].float() - real[rows]).pow(2).mean()))
+        if len(strips) < 4:
+            last = list(range(wm.spec.chunk - 1, len(real), wm.spec.chunk))  # the frames the policy would see
+            strips.append(np.concatenate([np.concatenate(list(real[last].byte().numpy()), 1),
+                                          np.concatenate(list(imagined[last].byte().numpy()), 1)], 0))
+    if not errors:
+        raise ValueError("no episode is long enough for one chunk of open-loop replay")
+    to_psnr = lambda values: float(10 * np.log10(255.0**2 / max(np.mean(values), 1e-10)))  # noqa: E731
+    if strip_path is not None:
+        import imageio.v3 as iio
+
+        width = max(strip.shape[1] for strip in strips)
+        padded = [np.pad(strip, ((0, 4), (0, width - strip.shape[1]), (0, 0))) for strip in strips]
+        strip_path.parent.mkdir(parents=True, exist_ok=True)
+        iio.imwrite(strip_path, np.concatenate(padded, 0))
+    return {
+        "episodes": len(errors[0]),
+        "psnr_per_chunk": [to_psnr(errors[c]) for c in sorted(errors)],
+        "copy_first_psnr_per_chunk": [to_psnr(copy_errors[c]) for c in sorted(copy_errors)],
+        "psnr": to_psnr([e for c in errors for e in errors[c]]),
+        "copy_first_psnr": to_psnr([e for c in copy_errors for e in copy_errors[c]]),
     }

@@ -7,7 +7,8 @@ Stages (each skipped when a rerun finds it complete; the long ones also resume i
   demos         scripted-expert demonstrations (the successful ones are kept)
   sft           a deliberately weak base policy: few demonstrations, few steps
   budget        P real trajectories of the base policy at the rollout temperature
-  world_model   the world model, trained from scratch on the budget and the demonstrations
+  world_model   the world model, trained from scratch on the budget and the demonstrations; open-loop replay of the
+                held-out budget episodes
   reward_model  the success classifier, trained on the budget and the demonstrations; threshold chosen on held-out
                 budget episodes
   wmpo          WMPO from the base policy in the learned world model (real evaluations on held-out states)
@@ -56,11 +57,13 @@ class SmallScaleConfig:
     """SFT examples per step."""
     sft_lr: float = 1e-3
     """SFT learning rate."""
+    sft_decay: str = "constant"
+    """SFT learning-rate schedule after warmup: constant or cosine."""
     budget: int = 128
     """P: real trajectories of the base policy for the world model (and the baseline's real budget)."""
     temperature: float = 0.5
     """Sampling temperature of the budget, WMPO and the baseline (and of their PPO ratios)."""
-    wm_steps: int = 800
+    wm_steps: int = 1200
     """World-model optimizer steps."""
     rm_steps: int = 600
     """Reward-model optimizer steps."""
@@ -80,6 +83,8 @@ class SmallScaleConfig:
     """WMPO iterations between real evaluations for the success curve."""
     curve_episodes: int = 50
     """Held-out states per curve point (the first ones of the evaluation set)."""
+    until: str = ""
+    """Stop after this stage (empty: run all stages)."""
 
 
 STAGES = ("states", "demos", "sft", "budget", "world_model", "reward_model", "wmpo", "grpo_sim", "evaluation")
@@ -89,6 +94,8 @@ class Experiment:
     def __init__(self, cfg: SmallScaleConfig) -> None:
         from wmpo.tasks import get_task
 
+        if cfg.until and cfg.until not in STAGES:
+            raise SystemExit(f"error: until={cfg.until!r} is not a stage; stages: {', '.join(STAGES)}")
         self.cfg = cfg
         self.task = get_task(cfg.task)
         self.out = Path(cfg.output).resolve()
@@ -96,9 +103,10 @@ class Experiment:
         self.record_path = self.out / "stages.json"
         self.records = json.loads(self.record_path.read_text()) if self.record_path.is_file() else {}
         settings = self.out / "settings.json"
-        if settings.is_file() and json.loads(settings.read_text()) != asdict(cfg):
+        recorded = _settings(cfg)
+        if settings.is_file() and json.loads(settings.read_text()) != recorded:
             raise SystemExit(f"error: {settings} holds other settings; use a new output folder or the same settings")
-        settings.write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        settings.write_text(json.dumps(recorded, indent=2) + "\n")
 
     def path(self, *parts: str) -> Path:
         return self.out.joinpath(*parts)
@@ -116,6 +124,9 @@ class Experiment:
             self.record_path.write_text(json.dumps(self.records, indent=2) + "\n")
             shown = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items())
             log.info("[%d/%d] %s: %.0f s%s", number, len(STAGES), name, seconds, f" ({shown})" if shown else "")
+            if name == self.cfg.until:
+                log.info("stopped after %s (until=%s)", name, name)
+                return
         log.info("results: %s", self.path("results.json"))
 
     # -- stages ---------------------------------------------------------------------------------------------------
@@ -168,7 +179,7 @@ class Experiment:
         metrics = train(SFTConfig(
             shards=[str(self.path("demos"))], val_episodes=2, task=self.task.name, preset="small",
             output=str(self.path("sft")), steps=cfg.sft_steps, batch_size=cfg.sft_batch_size, lr=cfg.sft_lr,
-            val_every=0, ckpt_every=max(1, cfg.sft_steps // 2), seed=cfg.seed, device="cpu"))
+            decay=cfg.sft_decay, val_every=0, ckpt_every=max(1, cfg.sft_steps // 2), seed=cfg.seed, device="cpu"))
         return {k.removeprefix("val/"): v for k, v in metrics.items() if k.startswith("val/")}
 
     def _policy(self, path: Path):
@@ -202,11 +213,37 @@ class Experiment:
         from opensora.training.config import load_config
 
         cfg = self.cfg
-        overrides = [f"data.shards=[{self.path('budget')},{self.path('demos')}]",
+        # The held-out budget episodes stay unseen by both learned models: they measure them.
+        overrides = [f"data.shards=[{self.path('budget', 'main')},{self.path('demos')}]",
                      f"data.stats={self.path('sft', 'policy', 'dataset_statistics.json')}",
                      f"output={self.path('world_model')}", f"max_steps={cfg.wm_steps}", f"seed={cfg.seed}"]
-        metrics = train(load_config(ROOT / "configs" / "world_model" / "small_scale.yaml", overrides))
-        return {k: v for k, v in metrics.items() if k in ("loss", "val/psnr", "val/copy_last_psnr")}
+        wm_cfg = load_config(ROOT / "configs" / "world_model" / "small_scale.yaml", overrides)
+        metrics = train(wm_cfg)
+        replay = self._replay(wm_cfg.val_sampling_steps)
+        (self.path("world_model", "open_loop.json")).write_text(json.dumps(replay, indent=2) + "\n")
+        log.info("open-loop replay of %d held-out budget episodes: PSNR per chunk %s (repeating the first frame: %s)",
+                 replay["episodes"], _rounded(replay["psnr_per_chunk"]), _rounded(replay["copy_first_psnr_per_chunk"]))
+        if replay["psnr"] <= replay["copy_first_psnr"]:
+            log.warning("the world model imagines the held-out episodes worse than repeating their first frame "
+                        "(%.2f dB vs %.2f dB): WMPO will learn from a poor simulator", replay["psnr"],
+                        replay["copy_first_psnr"])
+        return {**{k: v for k, v in metrics.items() if k in ("loss", "val/psnr", "val/psnr_copy")},
+                "open_loop_psnr": replay["psnr"], "open_loop_copy_first_psnr": replay["copy_first_psnr"]}
+
+    def _replay(self, sampling_steps: int) -> dict:
+        import torch
+
+        from opensora.datasets.shards import index_episodes
+        from opensora.datasets.windows import load_action_bounds
+        from opensora.world_model import WorldModel
+        from wmpo.experiments.fidelity import replay_open_loop
+
+        spec = self._trainer_config(self.path("fidelity"), {}).imagination.world_model
+        spec.model_path, spec.num_sampling_steps = str(self.world_model_weights()), sampling_steps
+        wm = WorldModel.build(spec, device="cpu", dtype=torch.float32)
+        q01, q99 = load_action_bounds(self.path("sft", "policy", "dataset_statistics.json"))
+        episodes = index_episodes([str(self.path("budget", "heldout"))])
+        return replay_open_loop(wm, episodes, q01, q99, self.cfg.seed, self.path("world_model", "open_loop.png"))
 
     def world_model_weights(self) -> Path:
         from opensora.training.checkpointing import latest_checkpoint
@@ -310,6 +347,7 @@ class Experiment:
             runner.close()
         results = {"arms": {arm: arm_result(outcomes[arm], real_used[arm]) for arm in arms}}
         results["world_model_agreement"] = self._agreement(states, outcomes["base"])
+        results["world_model_open_loop"] = json.loads(self.path("world_model", "open_loop.json").read_text())
         best = json.loads(self.path("reward_model", "threshold.json").read_text())
         results["reward_model"] = {k: best[k] for k in ("threshold", "precision", "recall", "f1")}
         results["reward_model"]["heldout_episodes"] = cfg.rm_heldout
@@ -326,7 +364,7 @@ class Experiment:
             point["ci95"] = list(wilson_interval(round(point["success_rate"] * point["episodes"]), point["episodes"]))
         results["wmpo_curve"] = curve
         (self.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        write_report(self.out, results, asdict(cfg))
+        write_report(self.out, results, _settings(cfg))
         plot_success(self.out / "success.png", curve, results["arms"]["base"], results["arms"]["grpo_sim"])
         return {arm: results["arms"][arm]["success_rate"] for arm in arms}
 
@@ -346,6 +384,17 @@ class Experiment:
         count = len(real)
         imagined = imagine_greedy(policy, env, torch.from_numpy(states.frames[:count]), self.task.prompt, self.cfg.seed)
         return agreement(imagined, np.asarray(real))
+
+
+def _rounded(values: list[float]) -> list[float]:
+    return [round(v, 2) for v in values]
+
+
+def _settings(cfg: SmallScaleConfig) -> dict:
+    """The settings that define the run's results (where to stop is not one of them)."""
+    settings = asdict(cfg)
+    settings.pop("until")
+    return settings
 
 
 def _metrics(run: Path) -> list[dict]:

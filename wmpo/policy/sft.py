@@ -15,7 +15,7 @@ Under torchrun the same code runs data-parallel (DDP); the 7B trains that way wi
 from __future__ import annotations
 
 import json
-import os
+import math
 import sys
 import time
 from contextlib import nullcontext
@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from opensora.datasets.shards import index_episodes
 from opensora.training.checkpointing import newest_complete, write_atomically
+from opensora.training.distributed import setup_distributed
 from wmpo.data.statistics import action_statistics
 from wmpo.policy.action_tokenizer import ActionTokenizer, action_stats, normalize_actions, unnormalize_actions
 from wmpo.policy.modeling import NUM_ACTION_TOKENS
@@ -71,6 +72,8 @@ class SFTConfig:
     """AdamW weight decay."""
     warmup_steps: int = 50
     """Linear warmup steps."""
+    decay: str = "constant"
+    """Learning rate after warmup: constant, or cosine (down to 0 at ``steps``)."""
     grad_clip: float = 1.0
     """Global gradient-norm clip."""
     crop_area: float = 0.9
@@ -106,7 +109,7 @@ def validate_config(cfg: SFTConfig) -> None:
         (0.0 < cfg.crop_area <= 1.0, "crop_area", "in (0, 1]"), (cfg.keep_last >= 1, "keep_last", "≥ 1"),
         (cfg.log_every >= 1, "log_every", "≥ 1"), (cfg.ckpt_every >= 1, "ckpt_every", "≥ 1"),
         (cfg.val_every >= 0, "val_every", "≥ 0"), (cfg.lora_rank >= 0, "lora_rank", "≥ 0"),
-        (bool(cfg.shards), "shards", "non-empty"),
+        (bool(cfg.shards), "shards", "non-empty"), (cfg.decay in ("constant", "cosine"), "decay", "constant or cosine"),
     ]
     for ok, key, allowed in checks:
         if not ok:
@@ -115,20 +118,6 @@ def validate_config(cfg: SFTConfig) -> None:
         raise SFTConfigError(f"init_from={cfg.init_from}: no policy config.json there")
     if cfg.resume not in ("auto", "none") and not (Path(cfg.resume) / "state.json").is_file():
         raise SFTConfigError(f"resume={cfg.resume}: not a complete SFT checkpoint (no state.json)")
-
-
-def setup_distributed(device: str) -> tuple[int, int, torch.device]:
-    """rank, world size, device; a process group under torchrun (NCCL on GPU, gloo on CPU)."""
-    cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
-    if "RANK" not in os.environ:
-        return 0, 1, torch.device("cuda" if cuda else "cpu")
-    if cuda:
-        local = int(os.environ.get("LOCAL_RANK", 0))
-        torch.cuda.set_device(local)
-        dist.init_process_group("nccl")
-        return dist.get_rank(), dist.get_world_size(), torch.device("cuda", local)
-    dist.init_process_group("gloo")
-    return dist.get_rank(), dist.get_world_size(), torch.device("cpu")
 
 
 def action_slots(actions: np.ndarray, stats: dict, tokenizer: ActionTokenizer) -> torch.Tensor:
@@ -317,6 +306,16 @@ def _step_generator(seed: int, rank: int, step: int) -> tuple[np.random.Generato
     return rng, torch.Generator().manual_seed(int(rng.integers(2**62)))
 
 
+def lr_factor(step: int, warmup: int, total: int, decay: str) -> float:
+    """Multiplier of the base learning rate at optimizer step ``step`` (0-based)."""
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    if decay == "cosine":
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0
+
+
 def _split_episodes(cfg: SFTConfig):
     episodes = index_episodes(list(cfg.shards))
     if cfg.val_shards:
@@ -345,7 +344,8 @@ def train(cfg: SFTConfig) -> dict[str, float]:
     size = int(parts.base.config.image_sizes[0])
     params = [p for p in parts.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (cfg.warmup_steps + 1)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, cfg.warmup_steps, cfg.steps, cfg.decay))
     use_bf16 = device.type == "cuda" and cfg.bf16
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext()
 
