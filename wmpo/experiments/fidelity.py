@@ -75,10 +75,11 @@ def replay_open_loop(wm: WorldModel, episodes: list[EpisodeRef], q01: np.ndarray
             context = wm.next_context(context, latents)
         imagined = torch.cat(imagined).float()
         real = video[1 : 1 + len(imagined)].float()
+        first = video[0].float()
         for c in range(chunks):
             rows = slice(c * wm.spec.chunk, (c + 1) * wm.spec.chunk)
             errors.setdefault(c, []).append(float((imagined[rows] - real[rows]).pow(2).mean()))
-            copy_errors.setdefault(c, []).append(float((video[0].float() - real[rows]).pow(2).mean()))
+            copy_errors.setdefault(c, []).append(float((first - real[rows]).pow(2).mean()))
         if len(strips) < 4:
             last = list(range(wm.spec.chunk - 1, len(real), wm.spec.chunk))  # the frames the policy would see
             strips.append(np.concatenate([np.concatenate(list(real[last].byte().numpy()), 1),
