@@ -55,7 +55,8 @@ def main() -> None:
             window_scores(model, preprocess_clips(clips[start : start + 512].to(device), size))
 
     def incremental() -> None:
-        scorer = IncrementalScorer(model, threshold=2.0, batch=cfg.videos, min_steps=cfg.min_steps)
+        scorer = IncrementalScorer(model, threshold=2.0, batch=cfg.videos, num_frames=cfg.frames,
+                                   min_steps=cfg.min_steps, count_last=True)
         scorer.update(videos[:, :1])
         for start in range(1, cfg.frames, 8):
             scorer.update(videos[:, start : start + 8])

@@ -39,12 +39,14 @@ class ImaginedEnv:
         min_steps: int = 100,
         stop_on_success: bool = True,
         reward_batch_size: int = 512,
+        count_last_window: bool = False,
     ) -> None:
         self.wm = world_model
         self.reward_model = reward_model
         self.threshold, self.max_steps, self.min_steps = threshold, max_steps, min_steps
         self.stop_on_success = stop_on_success
         self.reward_batch_size = reward_batch_size
+        self.count_last_window = count_last_window
 
     def reset(self, first_frames: torch.Tensor, seeds: list[int]) -> torch.Tensor:
         """Start B trajectories from uint8 frames (B, H, W, 3); returns the frames the policy sees first."""
@@ -55,7 +57,8 @@ class ImaginedEnv:
         self.frames_done = torch.ones(batch, dtype=torch.long)  # frame 0 exists
         self.done = torch.zeros(batch, dtype=torch.bool)
         self.scorer = IncrementalScorer(
-            self.reward_model, self.threshold, batch, min_steps=self.min_steps, batch_size=self.reward_batch_size
+            self.reward_model, self.threshold, batch, self.max_steps + 1, min_steps=self.min_steps,
+            batch_size=self.reward_batch_size, count_last=self.count_last_window,
         )
         self.scorer.update(first_frames[:, None].cpu())
         self.last_frames = first_frames.cpu().clone()

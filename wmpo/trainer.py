@@ -55,6 +55,8 @@ class ImaginationConfig:
     """No success window may end before min_steps + 8 frames."""
     stop_on_success: bool = True
     """Stop generating a trajectory at its first success window (False: the released full-horizon behaviour)."""
+    count_last_window: bool = False
+    """Let a success window ending at the horizon's last frame count (the released rule ignores it)."""
 
 
 @dataclass
@@ -209,7 +211,8 @@ def build_imagined_env(cfg: TrainerConfig, task, device: torch.device) -> Imagin
         reward = build_reward_model(icfg.reward_preset)
     threshold = icfg.rm_threshold if icfg.rm_threshold is not None else task.rm_threshold
     max_steps = icfg.max_steps or task.max_steps
-    return ImaginedEnv(wm, reward.to(device), threshold, max_steps, icfg.min_steps, icfg.stop_on_success)
+    return ImaginedEnv(wm, reward.to(device), threshold, max_steps, icfg.min_steps, icfg.stop_on_success,
+                       count_last_window=icfg.count_last_window)
 
 
 def create_missing_assets(cfg: TrainerConfig, task) -> None:

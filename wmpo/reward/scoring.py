@@ -3,7 +3,8 @@
 Windows of ``window`` frames at stride 1 whose exclusive end e satisfies e ≥ min_steps + window are scored with
 sigmoid(logit of class 1). The earliest window at or above the threshold decides: complete = True and
 finish_step = e − 1 (the index of its last frame). Without such a window, complete = False and finish_step is the last
-frame index. The incremental scorer consumes frames as imagination produces them and reaches the same decision
+frame index. As in the released decision rule, a window that ends at the video's last frame never decides (its
+success would be indistinguishable from running out of time); ``count_last=True`` lets it count. The incremental scorer consumes frames as imagination produces them and reaches the same decision
 as soon as it is determined; each frame is preprocessed once, not once per window that contains it.
 """
 
@@ -62,36 +63,47 @@ def score_windows(
     return window_scores(model, clips, batch_size).cpu()
 
 
-def decide(scores: torch.Tensor, threshold: float, num_frames: int, window: int = 8, min_steps: int = 100) -> Decision:
-    """Earliest window at or above ``threshold`` → Decision."""
-    hits = (scores >= threshold).nonzero()
-    if len(hits):
-        return Decision(True, window_ends(num_frames, window, min_steps)[int(hits[0])] - 1)
+def decide(
+    scores: torch.Tensor, threshold: float, num_frames: int, window: int = 8, min_steps: int = 100,
+    count_last: bool = False,
+) -> Decision:
+    """Earliest window at or above ``threshold`` → Decision (``scores`` of every window of ``window_ends``)."""
+    ends = window_ends(num_frames, window, min_steps)
+    if len(scores) != len(ends):
+        raise ValueError(f"{len(scores)} window scores for {len(ends)} windows of a {num_frames}-frame video")
+    hits = (scores >= threshold).nonzero().flatten().tolist()
+    for hit in hits:
+        if count_last or ends[hit] < num_frames:
+            return Decision(True, ends[hit] - 1)
     return Decision(False, num_frames - 1)
 
 
 def score_video(
     model: nn.Module, video: torch.Tensor, threshold: float, window: int = 8, min_steps: int = 100,
-    batch_size: int = 512,
+    batch_size: int = 512, count_last: bool = False,
 ) -> Decision:
     """Whole-video decision (the released ``predict_success``)."""
     scores = score_windows(model, video, window, min_steps, batch_size)
-    return decide(scores, threshold, video.shape[0], window, min_steps)
+    return decide(scores, threshold, video.shape[0], window, min_steps, count_last)
 
 
 class IncrementalScorer:
     """Success decisions for a batch of videos that grow chunk by chunk.
 
     Only the last ``window − 1`` preprocessed frames of each video are kept between calls; windows of all still
-    undecided videos are scored together.
+    undecided videos are scored together. ``num_frames`` is the length a video reaches when it runs to the horizon:
+    the window ending there is scored (its score is recorded) but decides only with ``count_last``, as in
+    :func:`decide`.
     """
 
     def __init__(
-        self, model: nn.Module, threshold: float, batch: int, window: int = 8, min_steps: int = 100,
-        batch_size: int = 512,
+        self, model: nn.Module, threshold: float, batch: int, num_frames: int, window: int = 8, min_steps: int = 100,
+        batch_size: int = 512, count_last: bool = False,
     ) -> None:
         self.model, self.threshold, self.window, self.min_steps = model, threshold, window, min_steps
         self.batch_size = batch_size
+        self.last_end = num_frames if count_last else num_frames - 1
+        """Latest exclusive window end that may decide."""
         self.frames_seen = [0] * batch
         self.tail: list[torch.Tensor | None] = [None] * batch
         self.finish: list[int | None] = [None] * batch
@@ -124,7 +136,7 @@ class IncrementalScorer:
             scores = window_scores(self.model, torch.stack(clips), self.batch_size).cpu()
             for (row, end), score in zip(owners, scores.tolist()):
                 self.window_scores[row][end - 1] = score
-                if self.finish[row] is None and score >= self.threshold:
+                if self.finish[row] is None and score >= self.threshold and end <= self.last_end:
                     self.finish[row] = end - 1
         return self.done
 
