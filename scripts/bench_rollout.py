@@ -12,13 +12,15 @@ models rarely pass the reward threshold); ``success`` reports the imagined succe
 
 from __future__ import annotations
 
+import copy
+import statistics
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from wmpo.benchmarking import interleaved, ratio_of_medians, spread
 from wmpo.cli import parse_config
 
 
@@ -28,8 +30,8 @@ class Config:
     """Trainer configuration the models, horizon and sampler come from."""
     groups: int = 2
     """Initial states rolled together (each with the configuration's n_samples trajectories)."""
-    repeats: int = 2
-    """Timed runs per mode (the fastest counts; the first also warms up)."""
+    repeats: int = 3
+    """Timed runs per mode, interleaved with the other mode's, after one untimed warm-up run each."""
     device: str = "cpu"
     """Device of the models."""
     policy_path: str | None = None
@@ -40,30 +42,28 @@ class Config:
     """Further trainer settings, e.g. [imagination.world_model.num_sampling_steps=10]."""
 
 
-def time_mode(cfg, task, policy, first_frames, use_cache: bool, stop_on_success: bool, repeats: int) -> dict:
+def rollout_mode(cfg, task, policy, first_frames, use_cache: bool, stop_on_success: bool):
+    """A callable generating one group batch in the given mode (the trainer's rollout path, precision included)."""
     from wmpo.workers.policy_host import PolicyHost
 
-    cfg.imagination.world_model.use_cache = use_cache
-    cfg.imagination.stop_on_success = stop_on_success
+    mode_cfg = copy.deepcopy(cfg)
+    mode_cfg.imagination.world_model.use_cache = use_cache
+    mode_cfg.imagination.stop_on_success = stop_on_success
     torch.manual_seed(0)
-    host = PolicyHost(cfg, task, policy, policy.device)  # the trainer's rollout path, precision included
+    host = PolicyHost(mode_cfg, task, policy, policy.device)
     ids = list(range(len(first_frames)))
-    best, batch = float("inf"), None
-    for _ in range(repeats):
-        if policy.device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        batch = host.generate(first_frames, ids, ids, seed=cfg.seed, record_videos=False)
-        if policy.device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return {
-        "seconds": best,
-        "trajectories_per_s": len(batch) / best,
-        "frames": int(batch.num_chunks.sum()) * host.env.wm.spec.chunk + len(batch),  # generated, first included
-        "queries": int(batch.num_chunks.sum()),
-        "success": float(batch.complete.float().mean()),
-    }
+    last = {}
+
+    def run() -> None:
+        last["batch"] = host.generate(first_frames, ids, ids, seed=cfg.seed, record_videos=False)
+
+    return run, last, host.env.wm.spec.chunk
+
+
+def describe(batch, chunk: int) -> str:
+    frames = int(batch.num_chunks.sum()) * chunk + len(batch)  # generated, first included
+    return (f"{frames:6d} frames  {int(batch.num_chunks.sum()):5d} policy queries  "
+            f"success {float(batch.complete.float().mean()):.3f}")
 
 
 def main() -> None:
@@ -90,17 +90,22 @@ def main() -> None:
     else:
         first_frames = torch.randint(0, 256, (args.groups, size, size, 3), generator=torch.Generator().manual_seed(0),
                                      dtype=torch.uint8)
-    released = time_mode(cfg, task, policy, first_frames, use_cache=False, stop_on_success=False,
-                         repeats=args.repeats)
-    ours = time_mode(cfg, task, policy, first_frames, use_cache=True, stop_on_success=True, repeats=args.repeats)
+    names = {"released": "released (recompute, full horizon)", "ours": "cached + stop at success"}
+    built = {"released": rollout_mode(cfg, task, policy, first_frames, use_cache=False, stop_on_success=False),
+             "ours": rollout_mode(cfg, task, policy, first_frames, use_cache=True, stop_on_success=True)}
+    sync = torch.cuda.synchronize if policy.device.type == "cuda" else None
+    times = interleaved({name: run for name, (run, _, _) in built.items()}, repeats=args.repeats, sync=sync)
     wm = cfg.imagination.world_model
     print(f"{task.name}: {args.groups} groups x {cfg.n_samples} trajectories, {wm.model_preset} + {wm.vae_preset} VAE, "
           f"{size}px, {wm.num_sampling_steps} steps, horizon {cfg.imagination.max_steps or task.max_steps}, "
           f"{args.device}")
-    for name, result in (("released (recompute, full horizon)", released), ("cached + stop at success", ours)):
-        print(f"{name:36s} {result['trajectories_per_s']:8.3f} trajectories/s  {result['seconds']:7.2f} s  "
-              f"{result['frames']:6d} frames  {result['queries']:5d} policy queries  success {result['success']:.3f}")
-    print(f"ratio: {ours['trajectories_per_s'] / released['trajectories_per_s']:.2f}x")
+    print(f"{args.repeats} interleaved repeats after one warm-up call per mode; median [min–max] per batch")
+    for name, (_, last, chunk) in built.items():
+        batch = last["batch"]
+        rate = len(batch) / statistics.median(times[name])
+        print(f"{names[name]:36s} {rate:8.3f} trajectories/s  {spread(times[name])}  {describe(batch, chunk)}")
+    print(f"ratio of medians (trajectories/s, cached + stop at success vs released): "
+          f"{ratio_of_medians(times['released'], times['ours']):.2f}x")
 
 
 if __name__ == "__main__":

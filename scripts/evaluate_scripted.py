@@ -33,7 +33,7 @@ class Config:
     seed: int = 0
     """Seed for sampling states when no initial-state folder exists (same states as make_initial_states.py)."""
     noise: float = 0.0
-    """Std of the Gaussian noise the expert adds to its pose actions (0: the clean expert)."""
+    """Std of the Gaussian noise the expert adds to its translation actions (0: the clean expert)."""
     expert_seed: int = 0
     """Seed of the expert's noise (each episode's generator derives from it and the state id)."""
     backend: str = "builtin"

@@ -10,7 +10,7 @@ def bench(threshold: float) -> dict[str, str]:
          f"overrides=[imagination.max_steps=16,imagination.min_steps=0,imagination.rm_threshold={threshold}]"],
         check=True, capture_output=True, text=True,
     ).stdout
-    assert out.strip().splitlines()[-1].startswith("ratio: ")
+    assert out.strip().splitlines()[-1].startswith("ratio of medians")
     lines = {line.split("  ")[0]: line for line in out.splitlines()}
     return {"released": lines["released (recompute, full horizon)"], "ours": lines["cached + stop at success"]}
 

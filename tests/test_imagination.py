@@ -56,3 +56,18 @@ def test_recorded_videos_carry_the_window_scores(tmp_path):
     expected = score_windows(env.reward_model, batch.videos[0], window=8, min_steps=0)
     torch.testing.assert_close(batch.frame_scores[0, 7:], expected, atol=1e-5, rtol=0)
     assert torch.isnan(batch.frame_scores[:, :7]).all()
+
+
+def test_the_policy_sees_jpeg_resized_frames_in_imagination(tmp_path):
+    from wmpo.policy.rlds_resize import rlds_resize
+
+    env = make_env(threshold=2.0)
+    policy = load_policy(write_tiny_checkpoint(tmp_path / "policy"), "square_d0_300_demos")
+    first = torch.randint(0, 256, (1, 32, 32, 3), dtype=torch.uint8)
+    plain = imagine_groups(policy, env, first, [0], [0], 2, "square", 1.6, seed=0, record_videos=True)
+    resized = imagine_groups(policy, env, first, [0], [0], 2, "square", 1.6, seed=0, record_videos=True,
+                             jpeg_resize=True)
+    size = policy.image_size
+    assert plain.frames.shape[2:4] == (32, 32) and resized.frames.shape[2:4] == (size, size)
+    assert torch.equal(resized.frames[:, 0], rlds_resize(first, size).expand(2, -1, -1, -1))
+    assert torch.equal(resized.frames[0, 1], rlds_resize(resized.videos[0, 8][None], size)[0])

@@ -16,6 +16,7 @@ from wmpo.distributed.collectives import any_true
 from wmpo.imagination import ImaginedEnv
 from wmpo.policy.modeling import NUM_ACTION_TOKENS
 from wmpo.policy.policy import VLAPolicy
+from wmpo.policy.rlds_resize import rlds_resize
 
 
 @tensorclass
@@ -108,8 +109,10 @@ def imagine_groups(
     temperature: float,
     seed: int,
     record_videos: bool = False,
+    jpeg_resize: bool = False,
 ) -> Trajectories:
-    """Roll ``n_samples`` trajectories from each first frame (G, H, W, 3) until each finishes."""
+    """Roll ``n_samples`` trajectories from each first frame (G, H, W, 3) until each finishes; with ``jpeg_resize``
+    the policy sees (and the trajectories keep) its frames after :func:`~wmpo.policy.rlds_resize.rlds_resize`."""
     rows = first_frames.repeat_interleave(n_samples, dim=0)
     batch = rows.shape[0]
     seeds = [int(s) for s in np.random.SeedSequence([seed, *state_ids]).generate_state(2 * batch)]
@@ -127,12 +130,13 @@ def imagine_groups(
         if not active:
             policy.idle_forward()  # other ranks are still imagining
             continue
+        seen = policy_view(frame[active], policy.image_size, jpeg_resize)
         out = policy.predict(
-            frame[active], [instruction] * len(active), do_sample=True, temperature=temperature,
+            seen, [instruction] * len(active), do_sample=True, temperature=temperature,
             generator=[policy_generators[i] for i in active],
         )
-        chunk_frames = torch.zeros_like(frame)
-        chunk_frames[active] = frame[active]
+        chunk_frames = torch.zeros((batch, *seen.shape[1:]), dtype=torch.uint8)
+        chunk_frames[active] = seen.cpu()
         chunk_tokens = torch.full((batch, NUM_ACTION_TOKENS), token_begin, dtype=torch.long)
         chunk_tokens[active] = out.responses.cpu()
         chunk_log_probs = torch.zeros(batch, NUM_ACTION_TOKENS)
@@ -162,6 +166,11 @@ def imagine_groups(
         videos=torch.cat(videos, dim=1) if record_videos else None,
         frame_scores=_frame_scores(env, 1 + len(frames) * env.wm.spec.chunk) if record_videos else None,
     )
+
+
+def policy_view(frames: torch.Tensor, size: int, jpeg_resize: bool) -> torch.Tensor:
+    """The frames (B, H, W, 3) as the policy receives them in imagination."""
+    return rlds_resize(frames, size) if jpeg_resize else frames
 
 
 def _frame_scores(env: ImaginedEnv, length: int) -> torch.Tensor:

@@ -56,6 +56,9 @@ class ImaginationConfig:
     stop_on_success: bool = True
     """Stop generating a trajectory at its first success window (False: the released full-horizon behaviour)."""
     count_last_window: bool = False
+    jpeg_resize: bool = True
+    """Pass every frame the policy sees in imagination through a JPEG round trip and the lanczos3 resize to its input
+    size, as the released rollout does (the policies were trained on such frames); real rollouts never do."""
     """Let a success window ending at the horizon's last frame count (the released rule ignores it)."""
 
 

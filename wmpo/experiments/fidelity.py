@@ -12,11 +12,12 @@ from opensora.datasets.windows import normalize_actions
 from opensora.world_model import WorldModel
 from wmpo.imagination import ImaginedEnv
 from wmpo.policy.policy import VLAPolicy
+from wmpo.rollout import policy_view
 
 
 @torch.no_grad()
 def imagine_greedy(policy: VLAPolicy, env: ImaginedEnv, first_frames: torch.Tensor, instruction: str, seed: int,
-                   batch_size: int = 16) -> np.ndarray:
+                   batch_size: int = 16, jpeg_resize: bool = True) -> np.ndarray:
     """Imagined success (bool per frame) of the greedy policy from each first frame (N, H, W, 3)."""
     outcomes = []
     for start in range(0, len(first_frames), batch_size):
@@ -24,7 +25,8 @@ def imagine_greedy(policy: VLAPolicy, env: ImaginedEnv, first_frames: torch.Tens
         frame = env.reset(rows, [seed * 100_003 + start + i for i in range(len(rows))])
         done = torch.zeros(len(rows), dtype=torch.bool)
         while not bool(done.all()):
-            out = policy.predict(frame, [instruction] * len(rows), do_sample=False)
+            seen = policy_view(frame, policy.image_size, jpeg_resize)
+            out = policy.predict(seen, [instruction] * len(rows), do_sample=False)
             step = env.step(out.normalized_actions.float().cpu())
             frame, done = env.last_frames, step.done
         outcomes.append(step.success.numpy())

@@ -47,17 +47,17 @@ class SmallScaleConfig:
     """Built-in task with a scripted expert."""
     workers: int = 2
     """Simulator processes."""
-    demos: int = 40
+    demos: int = 120
     """Scripted-expert episodes attempted for the base policy's demonstrations."""
     expert_noise: float = 0.1
-    """Std of the Gaussian noise on the expert's pose actions."""
+    """Std of the Gaussian noise on the expert's translation actions."""
     sft_steps: int = 1200
     """SFT optimizer steps of the base policy."""
     sft_batch_size: int = 32
     """SFT examples per step."""
     sft_lr: float = 1e-3
     """SFT learning rate."""
-    sft_decay: str = "constant"
+    sft_decay: str = "cosine"
     """SFT learning-rate schedule after warmup: constant or cosine."""
     budget: int = 128
     """P: real trajectories of the base policy for the world model (and the baseline's real budget)."""
@@ -382,7 +382,8 @@ class Experiment:
         env = build_imagined_env(trainer_cfg, self.task, torch.device("cpu"))
         policy = self._policy(self.path("sft", "policy"))
         count = len(real)
-        imagined = imagine_greedy(policy, env, torch.from_numpy(states.frames[:count]), self.task.prompt, self.cfg.seed)
+        imagined = imagine_greedy(policy, env, torch.from_numpy(states.frames[:count]), self.task.prompt, self.cfg.seed,
+                                  jpeg_resize=trainer_cfg.imagination.jpeg_resize)
         return agreement(imagined, np.asarray(real))
 
 

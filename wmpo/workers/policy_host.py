@@ -33,7 +33,8 @@ class PolicyHost:
     def generate(self, first_frames, state_ids, group_ids, seed: int, record_videos: bool) -> Trajectories:
         with self.inference():
             return imagine_groups(self.policy, self.env, first_frames, state_ids, group_ids, self.cfg.n_samples,
-                                  self.task.prompt, self.cfg.temperature, seed, record_videos)
+                                  self.task.prompt, self.cfg.temperature, seed, record_videos,
+                                  jpeg_resize=self.cfg.imagination.jpeg_resize)
 
     def update(self, batch: Trajectories) -> dict[str, float]:
         from wmpo.rl.update import update_policy

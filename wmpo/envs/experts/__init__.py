@@ -19,7 +19,7 @@ EXPERTS: dict[str, Callable[[], ScriptedExpert]] = {
 
 
 def make_expert(task: str, noise: float = 0.0, seed: int | None = None) -> ScriptedExpert:
-    """A fresh expert for one episode; ``noise`` is the std of the Gaussian noise on the pose action dims, drawn from
+    """A fresh expert for one episode; ``noise`` is the std of the Gaussian noise on the translation action dims, drawn from
     a generator seeded with ``seed`` (``None``: fresh OS entropy)."""
     if task not in EXPERTS:
         raise KeyError(f"no scripted expert for task {task!r}; experts exist for {', '.join(sorted(EXPERTS))}")

@@ -170,9 +170,11 @@ def pick_place_phases(
 class ScriptedExpert:
     """Runs its phases in order; each call returns the next action.
 
-    With ``noise`` > 0, Gaussian noise of that std is added to the six pose dims of every action (then clipped to the
-    action range). The phase machine stays closed-loop, so the expert keeps correcting what the noise pushed off course,
-    which gives varied but still mostly successful demonstrations.
+    With ``noise`` > 0, Gaussian noise of that std is added to the three translation dims of every action (then
+    clipped to the action range). The phase machine stays closed-loop, so the expert keeps correcting what the noise
+    pushed off course, which gives varied but still mostly successful demonstrations. Rotations get no noise: the
+    corrections of a slightly tilted hand are actions a camera policy cannot read off its frames, and a policy that
+    learns them as noise drifts the hand's tilt chunk after chunk.
     """
 
     phases: list[Phase]
@@ -196,7 +198,7 @@ class ScriptedExpert:
         self.steps_in_phase += 1
         action = step_action(state, self.phase.goal(state))
         if self.noise > 0:
-            action[:6] = np.clip(action[:6] + self.rng.normal(0.0, self.noise, 6), -1.0, 1.0)
+            action[:3] = np.clip(action[:3] + self.rng.normal(0.0, self.noise, 3), -1.0, 1.0)
         return action
 
 

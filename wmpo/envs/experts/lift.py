@@ -1,39 +1,40 @@
-"""Scripted expert for Lift: reach above the cube, descend around it, close the gripper, raise the cube."""
+"""Scripted expert for Lift: reach above the cube, descend around it, close the gripper, raise the cube.
+
+The hand keeps its yaw: the open fingers (8 cm apart) close on the 4 cm cube at any heading, and turning the hand to
+the cube's faces would demonstrate rotations that a 64 px frame (the cube is a few pixels wide) barely determines.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from wmpo.envs.experts.base import Phase, ScriptedExpert, State, after_steps, quat_yaw, reached
-from wmpo.envs.experts.controller import GRIPPER_CLOSED, GRIPPER_OPEN, Goal, nearest_symmetric_yaw, yaw_of_matrix
+from wmpo.envs.experts.base import Phase, ScriptedExpert, State, after_steps, reached
+from wmpo.envs.experts.controller import GRIPPER_CLOSED, GRIPPER_OPEN, Goal, yaw_of_matrix
 
 APPROACH_HEIGHT = 0.05
 """Grip-site height above the cube centre before descending (keeps the open fingers off the cube top)."""
 LIFT_HEIGHT = 0.10
 """How far the grip site rises after the grasp; Lift succeeds once the cube centre is 4 cm above the table."""
 
-_cube_yaw = quat_yaw("cube_quat")
 
-
-def _grasp_yaw(s: State) -> float:
-    # A cube looks the same every quarter turn: close the fingers across the pair of faces needing the least turning.
-    return nearest_symmetric_yaw(_cube_yaw(s), yaw_of_matrix(s["eef_mat"]), np.pi / 2)
+def _hand_yaw(s: State) -> float:
+    return yaw_of_matrix(s["eef_mat"])
 
 
 def _reach(s: State) -> Goal:
-    return Goal(s["cube_pos"] + [0.0, 0.0, APPROACH_HEIGHT], _grasp_yaw(s), GRIPPER_OPEN)
+    return Goal(s["cube_pos"] + [0.0, 0.0, APPROACH_HEIGHT], _hand_yaw(s), GRIPPER_OPEN)
 
 
 def _descend(s: State) -> Goal:
-    return Goal(np.array(s["cube_pos"]), _grasp_yaw(s), GRIPPER_OPEN, max_speed=0.6)
+    return Goal(np.array(s["cube_pos"]), _hand_yaw(s), GRIPPER_OPEN, max_speed=0.6)
 
 
 def _close(s: State) -> Goal:
-    return Goal(np.array(s["cube_pos"]), yaw_of_matrix(s["eef_mat"]), GRIPPER_CLOSED, max_speed=0.2)
+    return Goal(np.array(s["cube_pos"]), _hand_yaw(s), GRIPPER_CLOSED, max_speed=0.2)
 
 
 def _lift(s: State) -> Goal:
-    return Goal(s["eef_pos"] + [0.0, 0.0, LIFT_HEIGHT], yaw_of_matrix(s["eef_mat"]), GRIPPER_CLOSED)
+    return Goal(s["eef_pos"] + [0.0, 0.0, LIFT_HEIGHT], _hand_yaw(s), GRIPPER_CLOSED)
 
 
 def _if_dropped(s: State) -> str | None:
