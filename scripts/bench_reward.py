@@ -7,11 +7,12 @@ scorer) and when the incremental scorer preprocesses each frame once, and their 
 
 from __future__ import annotations
 
-import time
+import statistics
 from dataclasses import dataclass
 
 import torch
 
+from wmpo.benchmarking import interleaved, ratio_of_medians, spread
 from wmpo.cli import parse_config
 from wmpo.reward import IncrementalScorer, build_reward_model, preprocess_clips
 from wmpo.reward.scoring import window_ends, window_scores
@@ -31,6 +32,8 @@ class Config:
     """Windows end at min_steps + 8 or later."""
     image_size: int = 256
     """Frame height and width."""
+    repeats: int = 3
+    """Timed runs per mode, interleaved, after one untimed warm-up run each."""
 
 
 def main() -> None:
@@ -41,13 +44,6 @@ def main() -> None:
     videos = torch.randint(0, 256, (cfg.videos, cfg.frames, cfg.image_size, cfg.image_size, 3), dtype=torch.uint8)
     ends = window_ends(cfg.frames, 8, cfg.min_steps)
     total = len(ends) * cfg.videos
-
-    def synced(fn) -> float:
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
 
     def per_window() -> None:
         clips = torch.stack([video[e - 8 : e] for video in videos for e in ends])
@@ -61,12 +57,14 @@ def main() -> None:
         for start in range(1, cfg.frames, 8):
             scorer.update(videos[:, start : start + 8])
 
-    naive_rate = total / synced(per_window)
-    incremental_rate = total / synced(incremental)
-    print(f"{cfg.preset} on {cfg.device}: {cfg.videos} videos x {len(ends)} windows of 8 frames")
-    print(f"per-window preprocessing: {naive_rate:9.1f} windows/s")
-    print(f"incremental             : {incremental_rate:9.1f} windows/s")
-    print(f"ratio incremental/per-window: {incremental_rate / naive_rate:.2f}x")
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+    times = interleaved({"per-window": per_window, "incremental": incremental}, repeats=cfg.repeats, sync=sync)
+    print(f"{cfg.preset} on {cfg.device}: {cfg.videos} videos x {len(ends)} windows of 8 frames, {cfg.image_size} px; "
+          f"{cfg.repeats} interleaved repeats after one warm-up run per mode, median [min–max]")
+    for name, label in (("per-window", "per-window preprocessing"), ("incremental", "incremental")):
+        rate = total / statistics.median(times[name])
+        print(f"{label:24s}: {rate:9.1f} windows/s  {spread(times[name])}")
+    print(f"ratio of medians incremental/per-window: {ratio_of_medians(times['per-window'], times['incremental']):.2f}x")
 
 
 if __name__ == "__main__":
