@@ -9,13 +9,14 @@ Weights are random (cost does not depend on them). Frames include the VAE decode
 
 from __future__ import annotations
 
-import time
+import statistics
 from dataclasses import dataclass
 
 import torch
 from omegaconf import OmegaConf
 
 from opensora.world_model import WorldModel, WorldModelSpec
+from wmpo.benchmarking import interleaved, ratio_of_medians, spread
 
 
 @dataclass
@@ -34,33 +35,25 @@ class Config:
     """Frame height and width in pixels."""
     steps: int = 30
     """Denoising steps per chunk."""
-    chunks: int = 2
-    """Timed chunks per mode (after one warm-up chunk)."""
+    chunks: int = 3
+    """Timed chunks per mode, interleaved with the other mode's, after one warm-up chunk each."""
 
 
-def frames_per_second(wm: WorldModel, cfg: Config, use_cache: bool) -> float:
-    wm.spec.use_cache = use_cache
+def chunk_mode(wm: WorldModel, cfg: Config, use_cache: bool):
+    """A callable generating (and decoding) the next chunk of its own batch of trajectories in one sampler mode."""
     device = wm.device
     side = cfg.image_size // wm.vae.downsample
-    context = torch.randn(cfg.batch, wm.vae.latent_channels, 4, side, side, device=device)
+    state = {"context": torch.randn(cfg.batch, wm.vae.latent_channels, 4, side, side, device=device)}
     actions = torch.rand(cfg.batch, 8, 7, device=device) * 2 - 1
     generators = [torch.Generator(device=device).manual_seed(i) for i in range(cfg.batch)]
 
     def chunk() -> None:
-        nonlocal context
-        latents = wm.predict(context, actions, generators)
+        wm.spec.use_cache = use_cache
+        latents = wm.predict(state["context"], actions, generators)
         wm.decode(latents)
-        context = wm.next_context(context, latents)
+        state["context"] = wm.next_context(state["context"], latents)
 
-    chunk()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(cfg.chunks):
-        chunk()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return cfg.batch * 8 * cfg.chunks / (time.perf_counter() - start)
+    return chunk
 
 
 def main() -> None:
@@ -68,13 +61,16 @@ def main() -> None:
     spec = WorldModelSpec(model_preset=cfg.preset, vae_preset=cfg.vae, num_sampling_steps=cfg.steps)
     torch.manual_seed(0)
     wm = WorldModel.build(spec, device=cfg.device, dtype=getattr(torch, cfg.dtype))
+    modes = {"plain": chunk_mode(wm, cfg, use_cache=False), "cached": chunk_mode(wm, cfg, use_cache=True)}
+    sync = torch.cuda.synchronize if wm.device.type == "cuda" else None
     with torch.autocast(wm.device.type, dtype=getattr(torch, cfg.dtype), enabled=cfg.dtype != "float32"):
-        plain = frames_per_second(wm, cfg, use_cache=False)
-        cached = frames_per_second(wm, cfg, use_cache=True)
-    print(f"{cfg.preset} + {cfg.vae} VAE, batch {cfg.batch}, {cfg.image_size}px, {cfg.steps} steps, {cfg.device}")
-    print(f"plain  (context every step): {plain:8.2f} frames/s")
-    print(f"cached (context once/chunk): {cached:8.2f} frames/s")
-    print(f"ratio cached/plain: {cached / plain:.2f}x")
+        times = interleaved(modes, repeats=cfg.chunks, sync=sync)
+    print(f"{cfg.preset} + {cfg.vae} VAE, batch {cfg.batch}, {cfg.image_size}px, {cfg.steps} steps, {cfg.device}; "
+          f"{cfg.chunks} interleaved chunks per mode after one warm-up chunk each, median [min–max] per chunk")
+    for name, label in (("plain", "plain  (context every step)"), ("cached", "cached (context once/chunk)")):
+        rate = cfg.batch * 8 / statistics.median(times[name])
+        print(f"{label}: {rate:8.2f} frames/s  {spread(times[name])}")
+    print(f"ratio of medians cached/plain: {ratio_of_medians(times['plain'], times['cached']):.2f}x")
 
 
 if __name__ == "__main__":
