@@ -6,11 +6,12 @@ Each episode runs the task's full horizon with a still arm and renders every ste
 
 from __future__ import annotations
 
-import time
+import statistics
 from dataclasses import dataclass
 
 import numpy as np
 
+from wmpo.benchmarking import interleaved, ratio_of_medians, spread
 from wmpo.cli import parse_config
 from wmpo.envs.initial_states import state_seed
 from wmpo.envs.vector import VectorRunner
@@ -25,34 +26,37 @@ class Config:
     """Episodes per measurement."""
     backend: str = "auto"
     """Simulation backend."""
+    repeats: int = 3
+    """Timed runs per worker count, interleaved, after one untimed warm-up run each."""
 
 
-def episodes_per_minute(task, backend: str, workers: int, episodes: int) -> float:
-    runner = VectorRunner(task, backend=backend, num_workers=workers)
-
-    def still(query):
+def still(task):
+    def act(query):
         chunk = np.zeros((len(query.episode_ids), task.action_chunk, task.action_dim))
         chunk[..., 6] = -1.0
         return chunk
 
-    states = [state_seed(0, i) for i in range(episodes)]
-    runner.run(states[:workers], still, progress=False)  # warm-up: first resets, renderer start
-    start = time.perf_counter()
-    runner.run(states, still, progress=False)
-    elapsed = time.perf_counter() - start
-    runner.close()
-    return 60.0 * episodes / elapsed
+    return act
 
 
 def main() -> None:
     cfg = parse_config(Config, doc=__doc__)
     task = get_task(cfg.task)
-    one = episodes_per_minute(task, cfg.backend, 1, cfg.episodes)
-    two = episodes_per_minute(task, cfg.backend, 2, cfg.episodes)
-    print(f"{task.env_name}, {cfg.episodes} episodes of {task.max_steps} steps with rendering")
-    print(f"1 worker : {one:6.2f} episodes/min")
-    print(f"2 workers: {two:6.2f} episodes/min")
-    print(f"ratio 2/1: {two / one:.2f}x")
+    states = [state_seed(0, i) for i in range(cfg.episodes)]
+    runners = {workers: VectorRunner(task, backend=cfg.backend, num_workers=workers) for workers in (1, 2)}
+    try:
+        # The warm-up call of each mode pays the first resets and the renderer start.
+        times = interleaved({workers: lambda r=runner: r.run(states, still(task), progress=False)
+                             for workers, runner in runners.items()}, repeats=cfg.repeats)
+    finally:
+        for runner in runners.values():
+            runner.close()
+    print(f"{task.env_name}, {cfg.episodes} episodes of {task.max_steps} steps with rendering; {cfg.repeats} "
+          f"interleaved repeats after one warm-up run per mode, median [min–max]")
+    for workers in runners:
+        rate = 60.0 * cfg.episodes / statistics.median(times[workers])
+        print(f"{workers} worker{'s' if workers > 1 else ' '}: {rate:6.2f} episodes/min  {spread(times[workers])}")
+    print(f"ratio of medians 2/1: {ratio_of_medians(times[1], times[2]):.2f}x")
 
 
 if __name__ == "__main__":
