@@ -9,12 +9,14 @@ forward+backward at the largest batch size. On CUDA the peak memory of each meas
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from wmpo.benchmarking import interleaved, spread
 from wmpo.cli import parse_config
 from wmpo.policy import VLAPolicy, build_model, preset
 from wmpo.policy.modeling import ACTION_CHUNK
@@ -34,7 +36,7 @@ class Config:
     batch_sizes: list[int] = field(default_factory=lambda: [1, 16])
     """Batch sizes to time; the first is the baseline of the printed ratios."""
     repeats: int = 5
-    """Timed queries per batch size (after one warm-up query)."""
+    """Timed queries per batch size, interleaved across batch sizes, after one warm-up query each."""
     backward: bool = False
     """Also time one log_probs forward+backward at the largest batch size."""
 
@@ -67,23 +69,33 @@ def main() -> None:
         print("(prompt tokenized with the tiny character tokenizer: longer than the Llama prompt, so conservative)")
     rng = np.random.default_rng(0)
     generator = torch.Generator(device=device).manual_seed(0)
+    inputs = {batch: rng.integers(0, 256, size=(batch, 256, 256, 3), dtype=np.uint8) for batch in cfg.batch_sizes}
+
+    def query(batch: int):
+        def run() -> None:
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                policy.predict(inputs[batch], [INSTRUCTION] * batch, temperature=1.6, generator=generator)
+
+        return run
+
+    modes = {batch: query(batch) for batch in cfg.batch_sizes}
+    peaks = {}
+    for batch, run in modes.items():  # one untimed call per batch size for its peak memory
+        _peak(device)
+        run()
+        _sync(device)
+        peaks[batch] = _peak(device)
+    times = interleaved(modes, repeats=cfg.repeats, warmup=0, sync=lambda: _sync(device))
+    print(f"{cfg.repeats} interleaved repeats per batch size after one warm-up call each, median [min–max] per query")
     rates = {}
     for batch in cfg.batch_sizes:
-        frames = rng.integers(0, 256, size=(batch, 256, 256, 3), dtype=np.uint8)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            policy.predict(frames, [INSTRUCTION] * batch, temperature=1.6, generator=generator)
-            _peak(device)
-            _sync(device)
-            start = time.perf_counter()
-            for _ in range(cfg.repeats):
-                policy.predict(frames, [INSTRUCTION] * batch, temperature=1.6, generator=generator)
-            _sync(device)
-        seconds = (time.perf_counter() - start) / cfg.repeats
+        seconds = statistics.median(times[batch])
         rates[batch] = batch * ACTION_CHUNK / seconds
-        print(f"batch {batch:3d}: {seconds * 1000:8.1f} ms/query, {rates[batch]:9.1f} actions/s{_peak(device)}")
+        print(f"batch {batch:3d}: {rates[batch]:9.1f} actions/s  {spread(times[batch])}{peaks[batch]}")
     base = cfg.batch_sizes[0]
     for batch in cfg.batch_sizes[1:]:
-        print(f"ratio batch {batch} / batch {base}: {rates[batch] / rates[base]:.2f}x actions/s")
+        print(f"ratio batch {batch} / batch {base}: {rates[batch] / rates[base]:.2f}x actions/s (ratio of medians "
+              f"per action)")
     if cfg.backward:
         batch = max(cfg.batch_sizes)
         frames = rng.integers(0, 256, size=(batch, 256, 256, 3), dtype=np.uint8)
