@@ -17,8 +17,9 @@ from wmpo.rollout import policy_view
 
 @torch.no_grad()
 def imagine_greedy(policy: VLAPolicy, env: ImaginedEnv, first_frames: torch.Tensor, instruction: str, seed: int,
-                   batch_size: int = 16, jpeg_resize: bool = True) -> np.ndarray:
-    """Imagined success (bool per frame) of the greedy policy from each first frame (N, H, W, 3)."""
+                   batch_size: int = 16, jpeg_resize: bool = False) -> np.ndarray:
+    """Imagined success (bool per frame) of the greedy policy from each first frame (N, H, W, 3); ``jpeg_resize`` as
+    in :func:`~wmpo.rollout.imagine_groups`."""
     outcomes = []
     for start in range(0, len(first_frames), batch_size):
         rows = first_frames[start : start + batch_size]

@@ -21,6 +21,12 @@ SIGLIP_STD = (0.5, 0.5, 0.5)
 PROMPT_TEMPLATE = "In: What action should the robot take to {}?\nOut:"
 
 
+def check_frames(images: torch.Tensor) -> None:
+    """Raise unless ``images`` are camera frames: uint8 (B, H, W, 3)."""
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be uint8 (B, H, W, 3), got {tuple(images.shape)} {images.dtype}")
+
+
 def _crop_box(crop_area: float) -> tuple[np.float32, np.float32]:
     """Start and end of the centered box as fractions, computed in float32 as the TensorFlow pipeline does."""
     side = np.clip(np.sqrt(np.float32(crop_area)), np.float32(0), np.float32(1))
@@ -56,8 +62,7 @@ def random_crop_resize(
 ) -> torch.Tensor:
     """uint8 (B, H, W, 3) → uint8 (B, size, size, 3): train-time augmentation of OpenVLA-OFT, a square box keeping
     ``crop_area`` of the image at a uniformly random position, resampled like :func:`center_crop_resize`."""
-    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images must be uint8 (B, H, W, 3), got {tuple(images.shape)} {images.dtype}")
+    check_frames(images)
     start, end = _crop_box(crop_area)
     side = end - start
     offsets = torch.rand(images.shape[0], 2, generator=generator, dtype=torch.float64).numpy()
@@ -79,8 +84,7 @@ def _to_uint8(resized: torch.Tensor) -> torch.Tensor:
 
 def center_crop_resize(images: torch.Tensor, size: int = 224, crop_area: float = 0.9) -> torch.Tensor:
     """uint8 (B, H, W, 3) → uint8 (B, size, size, 3): the crop of the released evaluation and rollout code."""
-    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images must be uint8 (B, H, W, 3), got {tuple(images.shape)} {images.dtype}")
+    check_frames(images)
     return _to_uint8(crop_and_resize(images.float() / 255.0, size, crop_area))
 
 

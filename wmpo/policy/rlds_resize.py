@@ -11,9 +11,13 @@ rounded and clipped to uint8.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 from torchvision.io import decode_jpeg, encode_jpeg
+
+from wmpo.policy.processing import check_frames
 
 JPEG_QUALITY = 95
 LANCZOS_RADIUS = 3.0
@@ -21,7 +25,7 @@ LANCZOS_RADIUS = 3.0
 
 def jpeg_roundtrip(images: torch.Tensor, quality: int = JPEG_QUALITY) -> torch.Tensor:
     """uint8 (B, H, W, 3) → the same frames encoded as JPEG and decoded again, on the frames' device."""
-    _check_frames(images)
+    check_frames(images)
     if images.shape[0] == 0:
         return images.clone()
     planes = [image.permute(2, 0, 1).contiguous() for image in images]
@@ -41,8 +45,10 @@ def _lanczos(x: np.ndarray) -> np.ndarray:
     return np.where(x > LANCZOS_RADIUS, 0.0, value)
 
 
+@lru_cache(maxsize=16)
 def lanczos_matrix(in_size: int, out_size: int) -> torch.Tensor:
-    """(out_size, in_size) float32 weights of the antialiased lanczos3 resize along one axis."""
+    """(out_size, in_size) float32 weights of the antialiased lanczos3 resize along one axis (computed once per pair
+    of sizes: imagination resizes every chunk's frames; callers must not modify it)."""
     inv_scale = in_size / out_size
     kernel_scale = max(inv_scale, 1.0)
     centers = (np.arange(out_size) + 0.5) * inv_scale
@@ -54,7 +60,7 @@ def lanczos_matrix(in_size: int, out_size: int) -> torch.Tensor:
 
 def lanczos_resize(images: torch.Tensor, size: int) -> torch.Tensor:
     """uint8 (B, H, W, 3) → uint8 (B, size, size, 3)."""
-    _check_frames(images)
+    check_frames(images)
     height, width = images.shape[1:3]
     if (height, width) == (size, size):
         return images.clone()
@@ -67,8 +73,3 @@ def lanczos_resize(images: torch.Tensor, size: int) -> torch.Tensor:
 def rlds_resize(images: torch.Tensor, size: int) -> torch.Tensor:
     """uint8 (B, H, W, 3) → uint8 (B, size, size, 3): JPEG round trip, then the lanczos3 resize."""
     return lanczos_resize(jpeg_roundtrip(images), size)
-
-
-def _check_frames(images: torch.Tensor) -> None:
-    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"frames must be uint8 (B, H, W, 3), got {tuple(images.shape)} {images.dtype}")
