@@ -11,14 +11,15 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
 from torch import nn
+
+from opensora.errors import UserError
+from opensora.weight_files import load_safetensors, load_torch_weights, open_safetensors, stale_index
 
 DROPPED_PREFIXES = ("pos_embed",)
 
 
-class WeightMismatchError(RuntimeError):
+class WeightMismatchError(UserError, RuntimeError):
     """A checkpoint's tensors do not match the model's state dict."""
 
 
@@ -43,15 +44,19 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
                     f"{path}: no *.safetensors.index.json and not exactly one .safetensors (or ema.pt / .pt) file"
                 )
             return read_state_dict(single[0])
+        weight_map = json.loads(index.read_text())["weight_map"]
         state = {}
-        for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
-            state.update(load_file(path / shard))
+        for shard in sorted(set(weight_map.values())):
+            state.update(load_safetensors(path / shard))
+        for name, shard in weight_map.items():
+            if name not in state:
+                raise stale_index(path / shard, index.name, name)
         return _clean(state)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: world-model checkpoint not found")
     if path.suffix == ".safetensors":
-        return _clean(load_file(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        return _clean(load_safetensors(path))
+    state = load_torch_weights(path)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     return _clean(state)
@@ -64,7 +69,7 @@ def read_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
     if files:
         shapes = {}
         for file in files:
-            with safe_open(file, framework="pt") as handle:
+            with open_safetensors(file) as handle:
                 for name in handle.keys():
                     shapes[name] = tuple(handle.get_slice(name).get_shape())
         return {k.removeprefix("module."): v for k, v in shapes.items() if not k.startswith(DROPPED_PREFIXES)}

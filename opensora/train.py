@@ -37,10 +37,11 @@ from tqdm import tqdm
 from opensora.checkpoint_io import load_weights
 from opensora.datasets.shards import index_episodes
 from opensora.datasets.windows import ResumableBatchSampler, WindowDataset, load_action_bounds
+from opensora.errors import reports_errors
 from opensora.models.stdit3 import STDiT3, preset
 from opensora.models.vae import build_vae
 from opensora.schedulers.rflow import RFlow, RFlowConfig
-from opensora.training.checkpointing import latest_checkpoint, load_checkpoint, save_checkpoint
+from opensora.training.checkpointing import drop_rows_after, latest_checkpoint, load_checkpoint, save_checkpoint
 from opensora.training.config import TrainConfig, load_config, to_yaml
 from opensora.training.distributed import setup_distributed
 from opensora.training.ema import EMA
@@ -82,7 +83,8 @@ def wrap(model: STDiT3, cfg: TrainConfig, device: torch.device, world: int) -> t
 class MetricLog:
     """metrics.jsonl (+ TensorBoard) on rank 0."""
 
-    def __init__(self, output: Path, tensorboard: bool) -> None:
+    def __init__(self, output: Path, tensorboard: bool, resumed_at: int) -> None:
+        drop_rows_after(output / "metrics.jsonl", resumed_at, key="step")
         self.file = open(output / "metrics.jsonl", "a")
         self.writer = None
         if tensorboard:
@@ -141,6 +143,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         start = state["step"]
         if rank == 0:
             print(f"resumed from {resume_from} at step {start}", flush=True)
+            if start >= cfg.max_steps:
+                print(f"{output}: training complete at step {start} (max_steps={cfg.max_steps})", flush=True)
 
     sampler = ResumableBatchSampler(len(train_set), cfg.data.batch_size, cfg.seed, rank, world)
     sampler.epoch, sampler.batch_in_epoch = ResumableBatchSampler.position(start, sampler.batches_per_epoch)
@@ -151,7 +155,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     x_mask[:, cfg.data.context_frames :] = True
     x_mask = x_mask.to(device)
 
-    log = MetricLog(output, cfg.tensorboard) if rank == 0 else None
+    log = MetricLog(output, cfg.tensorboard, start) if rank == 0 else None
     val_model = STDiT3(preset(cfg.model.preset)).to(device).eval() if rank == 0 else None
     val_ids = validation_indices(val_set, cfg.val_windows)
     metrics: dict[str, float] = {}
@@ -194,6 +198,10 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+        if not torch.isfinite(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm):
+            # Before the step: the weights, the EMA and the checkpoints on disk stay the last good ones.
+            raise FloatingPointError(f"non-finite loss or gradient norm at step {step} (loss {float(loss.detach()):.4g}); "
+                                     f"training stopped, the last good checkpoint is {latest_checkpoint(output)}")
         optimizer.step()
         lr_schedule.step()
         ema.update(model)
@@ -231,6 +239,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     return metrics
 
 
+@reports_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML training config (configs/world_model/...)")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from opensora.datasets.shards import write_shards
+from opensora.errors import reports_errors
 from wmpo.cli import parse_config
 from wmpo.collection import collect_rollouts
 from wmpo.envs.vector import VectorRunner
@@ -48,6 +49,7 @@ class Config:
     """cpu, cuda or auto."""
 
 
+@reports_errors
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = parse_config(Config, doc=__doc__)

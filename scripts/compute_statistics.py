@@ -10,9 +10,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from opensora.datasets.shards import index_episodes
+from opensora.errors import reports_errors
 from wmpo.cli import parse_config
 from wmpo.data.statistics import action_statistics
 
@@ -27,10 +26,14 @@ class Config:
     """File to write."""
 
 
+@reports_errors
 def main() -> None:
     cfg = parse_config(Config, doc=__doc__)
     refs = index_episodes(list(cfg.shards))
-    stats = {cfg.key: action_statistics(np.asarray(ref.actions.open()[: ref.finish_step]) for ref in refs)}
+    try:
+        stats = {cfg.key: action_statistics(ref.executed_actions() for ref in refs)}
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}; nothing written to {cfg.output}") from None
     Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)
     Path(cfg.output).write_text(json.dumps(stats, indent=2) + "\n")
     info = stats[cfg.key]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from opensora.datasets.shards import write_shards
+from opensora.errors import reports_errors
 from wmpo.cli import parse_config
 from wmpo.data.robomimic import read_demos
 
@@ -36,6 +37,7 @@ class Config:
     """Write the first frame of the first episode to <output>/preview.png."""
 
 
+@reports_errors
 def main() -> None:
     cfg = parse_config(Config, doc=__doc__)
     if not cfg.inputs:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from opensora.errors import reports_errors
 from wmpo.cli import parse_config
 from wmpo.envs import make_env
 from wmpo.envs.initial_states import DEFAULT_ROOT, sample_initial_states, save_initial_states
@@ -31,6 +32,7 @@ class Config:
     """Output folder; default data_files/initial_states/<task>."""
 
 
+@reports_errors
 def main() -> None:
     cfg = parse_config(Config, doc=__doc__)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

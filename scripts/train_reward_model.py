@@ -25,11 +25,13 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from opensora.datasets.shards import index_episodes
+from opensora.errors import reports_errors
+from opensora.training.checkpointing import drop_rows_after
 from wmpo.cli import parse_config
 from wmpo.reward.model import build_reward_model, load_reward_model, save_reward_model
 from wmpo.reward.preprocessing import preprocess_clips
 from wmpo.reward.scoring import window_scores
-from wmpo.reward.training import threshold_metrics, training_clips, validation_clips
+from wmpo.reward.training import check_frame_sizes, threshold_metrics, training_clips, validation_clips
 
 
 @dataclass
@@ -100,6 +102,7 @@ def train(cfg: Config) -> dict:
         if len(episodes) <= cfg.val_episodes:
             raise ValueError(f"{len(episodes)} episodes; need more than val_episodes={cfg.val_episodes}")
         episodes, val_episodes = episodes[: -cfg.val_episodes], episodes[-cfg.val_episodes :]
+    check_frame_sizes(episodes + val_episodes)
     val_clips, val_labels = validation_clips(val_episodes, cfg.window, cfg.val_stride)
 
     torch.manual_seed(cfg.seed)
@@ -117,6 +120,8 @@ def train(cfg: Config) -> dict:
         if rank == 0:
             print(f"resumed from {checkpoint} at step {start}")
     trained = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if rank == 0:
+        drop_rows_after(output / "metrics.jsonl", start, key="step")
     log = open(output / "metrics.jsonl", "a") if rank == 0 else None
 
     interval = 0.5 if sys.stderr.isatty() else 30.0
@@ -130,6 +135,9 @@ def train(cfg: Config) -> dict:
         pixels = preprocess_clips(torch.from_numpy(clips).to(device), size)
         targets = torch.from_numpy(labels).to(device)
         loss = torch.nn.functional.cross_entropy(trained(pixel_values=pixels).logits.float(), targets)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite reward-model loss at step {step}; {checkpoint} and "
+                                     f"{output / 'reward_model.pth'} are left as they were")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -156,5 +164,10 @@ def train(cfg: Config) -> dict:
     return best
 
 
-if __name__ == "__main__":
+@reports_errors
+def main() -> None:
     train(parse_config(Config, doc=__doc__))
+
+
+if __name__ == "__main__":
+    main()

@@ -33,7 +33,7 @@ def state(trainer):
 
 
 @pytest.mark.sim
-def test_resumed_run_matches_the_uninterrupted_one(assets, tmp_path):
+def test_resumed_run_matches_the_uninterrupted_one(assets, tmp_path, caplog):
     def config(output, iterations):
         cfg = quickstart_config(assets, iterations=iterations)
         cfg.output = str(tmp_path / output)
@@ -43,9 +43,14 @@ def test_resumed_run_matches_the_uninterrupted_one(assets, tmp_path):
     straight.fit()
     first = Trainer(config("resumed", 1))
     first.fit()
+    # A crash between logging iteration 2 and checkpointing it leaves a row the resumed run must replace.
+    with open(tmp_path / "resumed" / "metrics.jsonl", "a") as log:
+        log.write(json.dumps({"iteration": 2, "rollout/success": -1.0}) + "\n")
     resumed = Trainer(config("resumed", 2))
     assert resumed.iteration == 1
     resumed.fit()
+    iterations = [json.loads(line)["iteration"] for line in (tmp_path / "resumed" / "metrics.jsonl").open()]
+    assert iterations == [1, 2]
     a, b = state(straight), state(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
     def last_record(run):
@@ -53,7 +58,23 @@ def test_resumed_run_matches_the_uninterrupted_one(assets, tmp_path):
         return {k: v for k, v in record.items() if not k.startswith(("time/", "perf/"))}
 
     assert last_record("straight") == last_record("resumed")
+
+    with caplog.at_level("INFO", logger="wmpo"):
+        Trainer(config("straight", 2)).fit()
+    assert "run complete at iteration 2" in caplog.text
     assert (tmp_path / "resumed" / "checkpoints" / "iteration_000002" / "actor" / "config.json").is_file()
+
+
+@pytest.mark.sim
+def test_non_finite_update_stops_before_changing_the_parameters(assets, tmp_path):
+    trainer = Trainer(quickstart_config(assets, iterations=0, output=str(tmp_path / "x")))
+    batch, _ = trainer.generate()
+    batch.advantages = torch.full((len(batch),), float("nan"))
+    before = state(trainer)
+    with pytest.raises(FloatingPointError, match="non-finite policy gradient norm"):
+        update_policy(trainer.backend.policy, trainer.backend.optimizer, batch, trainer.cfg.update)
+    after = state(trainer)
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 @pytest.mark.sim
@@ -66,7 +87,8 @@ def test_sliced_update_equals_whole_trajectory_update(assets, tmp_path):
         model = trainer.backend.policy.model
         model.zero_grad(set_to_none=True)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # step() leaves the weights as they are
-        cfg = UpdateConfig(ppo_mini_batch_size=len(batch), traj_mini_batch_size=traj_chunks, grad_clip=1e9)
+        cfg = UpdateConfig(temperature=1.6, ppo_mini_batch_size=len(batch), traj_mini_batch_size=traj_chunks,
+                           grad_clip=1e9)
         update_policy(trainer.backend.policy, optimizer, batch, cfg)
         return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 

@@ -17,6 +17,7 @@ import torch
 
 from opensora.checkpoint_io import mismatch_report
 from opensora.checkpoint_io import read_shapes as read_world_model_shapes
+from opensora.weight_files import load_torch_weights, open_safetensors
 
 BASE_MODEL_DIR = "OpenSora-STDiT-v3"
 """The text-to-video STDiT-v3 that initializes world models: it has no action encoder (loaded non-strictly)."""
@@ -51,7 +52,7 @@ def _meta_shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
 
 
 def _pt_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    state = load_torch_weights(path, mmap=True)
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     return {name: tuple(t.shape) for name, t in state.items()}
@@ -62,9 +63,24 @@ def check_policy(path: Path) -> Component:
     from wmpo.policy.configuration import OpenVLAConfig
     from wmpo.policy.modeling import OpenVLAForActionPrediction
 
+    config = OpenVLAConfig.from_pretrained(path)
     with torch.device("meta"):
-        model = OpenVLAForActionPrediction(OpenVLAConfig.from_pretrained(path))
-    return Component("policy", path, *mismatch_report(_meta_shapes(model), read_tensor_shapes(path)))
+        model = OpenVLAForActionPrediction(config)
+    component = Component("policy", path, *mismatch_report(_meta_shapes(model), read_tensor_shapes(path)))
+    task = _task_of(path)
+    if component.ok and task is not None and task.unnorm_key not in config.norm_stats:
+        available = ", ".join(sorted(config.norm_stats)) or "none"
+        component.error = (f"norm_stats lack {task.name}'s unnorm key {task.unnorm_key!r} (available: {available}); "
+                           "the policy cannot un-normalize its actions for this task")
+    return component
+
+
+def _task_of(path: Path):
+    """The registered task a released path belongs to (``SFT_models/<task>``, ``WMPO_models/<task>/...``), if any."""
+    from wmpo.tasks import RELEASED_TASKS, get_task
+
+    names = [part for part in path.resolve().parts if part in RELEASED_TASKS]
+    return get_task(names[-1]) if names else None
 
 
 def check_world_model(path: Path, preset: str = "XL/2") -> Component:
@@ -85,14 +101,13 @@ def check_world_model(path: Path, preset: str = "XL/2") -> Component:
 
 def check_vae(path: Path) -> Component:
     from diffusers import AutoencoderKL
-    from safetensors import safe_open
 
     config = json.loads((path / "config.json").read_text())
     with torch.device("meta"):
         model = AutoencoderKL.from_config(config)
     found = {}
     for file in sorted(path.glob("*.safetensors")):
-        with safe_open(file, framework="pt") as handle:
+        with open_safetensors(file) as handle:
             found.update({k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()})
     if not found:
         return Component("vae", path, error="no .safetensors weights in the folder")
@@ -126,6 +141,11 @@ def _is_vae(folder: Path) -> bool:
         return False
 
 
+def incomplete_policy(folder: Path) -> bool:
+    """Weights of a policy without the config.json that says what they are."""
+    return not (folder / "config.json").is_file() and any(folder.glob("model*.safetensors*"))
+
+
 def discover(root: Path) -> list[tuple[str, Path]]:
     """(kind, path) of every component found at or below ``root``."""
     if root.is_file():
@@ -138,7 +158,7 @@ def discover(root: Path) -> list[tuple[str, Path]]:
     for folder in folders:
         if any(parent in claimed for parent in folder.parents):
             continue
-        if _is_policy(folder):
+        if _is_policy(folder) or incomplete_policy(folder):
             found.append(("policy", folder))
             claimed.append(folder)
         elif _is_vae(folder):
@@ -160,6 +180,8 @@ def discover(root: Path) -> list[tuple[str, Path]]:
 def check(kind: str, path: Path, world_model_preset: str = "XL/2", reward_preset: str = "base") -> Component:
     try:
         if kind == "policy":
+            if not (path / "config.json").is_file():
+                return Component(kind, path, error="config.json is missing (the folder holds policy weights only)")
             return check_policy(path)
         if kind == "world_model":
             return check_world_model(path, world_model_preset)

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from opensora.errors import reports_errors
 from wmpo.cli import parse_config
 from wmpo.evaluation import evaluate_policy, load_policy_and_states
 from wmpo.tasks import get_task
@@ -37,10 +38,27 @@ class Config:
     """cpu, cuda or auto."""
 
 
+def check_paths(cfg: Config, task: str) -> None:
+    """Fail in one line naming the missing folder and how to get it, before anything is loaded."""
+    fetch = f"python download_hf.py --tasks {task} --what wmpo --budget 128"
+    if not Path(cfg.policy_path).is_dir():
+        raise SystemExit(f"error: policy_path={cfg.policy_path}: no such folder (the released policy: {fetch}; or "
+                         "pass a policy folder)")
+    if not (Path(cfg.policy_path) / "config.json").is_file():
+        raise SystemExit(f"error: policy_path={cfg.policy_path}: no config.json there (not a policy folder; a trainer "
+                         "checkpoint's policy is its actor/ subfolder)")
+    states = Path(cfg.initial_states or f"data_files/initial_states/{task}")
+    if not states.is_dir():
+        raise SystemExit(f"error: initial_states={states}: no such folder (make one with "
+                         f"scripts/make_initial_states.py task={task} n=128 seed=0)")
+
+
+@reports_errors
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = parse_config(Config, doc=__doc__)
     task = get_task(cfg.task)
+    check_paths(cfg, task.name)
     policy, states = load_policy_and_states(task, cfg.policy_path, cfg.initial_states, cfg.device, bf16_on_cuda=True)
     output = Path(cfg.output or f"outputs/eval/{task.name}")
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from opensora.training.checkpointing import drop_rows_after
+
 log = logging.getLogger("wmpo")
 
 
@@ -20,7 +22,7 @@ class MetricLogger:
                  resume_at: int | None = None):
         output.mkdir(parents=True, exist_ok=True)
         if resume_at is not None:
-            drop_rows_after(output / "metrics.jsonl", resume_at)
+            drop_rows_after(output / "metrics.jsonl", resume_at, key="iteration")
         self.file = open(output / "metrics.jsonl", "a")
         self.tb = None
         if tensorboard:
@@ -59,16 +61,6 @@ class MetricLogger:
             self.tb.close()
         if self.wandb is not None:
             self.wandb.finish()
-
-
-def drop_rows_after(path: Path, step: int) -> None:
-    """Remove the rows a crashed run logged past the checkpoint it resumes from, so the log reads as one run."""
-    if not path.is_file():
-        return
-    rows = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = [line for line in rows if json.loads(line).get("iteration", 0) <= step]
-    if len(kept) != len(rows):
-        path.write_text("".join(line + "\n" for line in kept))
 
 
 def write_video(

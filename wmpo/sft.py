@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import logging
 
+from opensora.errors import reports_errors
 from wmpo.cli import parse_config
-from wmpo.policy.sft import SFTConfig, SFTConfigError, train
+from wmpo.policy.sft import SFTConfig, train
 
 
+@reports_errors
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    cfg = parse_config(SFTConfig, argv, doc=__doc__)
-    try:
-        train(cfg)
-    except SFTConfigError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    train(parse_config(SFTConfig, argv, doc=__doc__))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from opensora.errors import UserError
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -75,7 +77,7 @@ RELEASED_TASKS: tuple[str, ...] = ("coffee", "square", "stack_three", "three_pie
 """Tasks with released WMPO checkpoints and data (what ``download_hf.py`` can fetch)."""
 
 
-class UnknownTaskError(KeyError):
+class UnknownTaskError(UserError, KeyError):
     """Raised for a task name that is not in the registry."""
 
     def __str__(self) -> str:

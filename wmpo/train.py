@@ -12,6 +12,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from opensora.errors import reports_errors
 from wmpo.trainer import Trainer, TrainerConfig
 
 # The YAML files list this schema first in their defaults, so every TrainerConfig field can be overridden from the
@@ -20,6 +21,7 @@ ConfigStore.instance().store(name="trainer_schema", node=TrainerConfig)
 
 
 @hydra.main(config_path="../configs", config_name="quickstart", version_base="1.3")
+@reports_errors
 def main(raw: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainerConfig), raw))

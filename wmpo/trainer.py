@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from opensora.world_model import WorldModel, WorldModelSpec
+from opensora.training.checkpointing import require_complete
 from wmpo.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
 from wmpo.data.frames import resize_frames
 from wmpo.imagination import ImaginedEnv
@@ -31,6 +32,7 @@ from wmpo.rollout import Trajectories, concat_trajectories
 from wmpo.workers.backends import LocalBackend, RayBackend
 from wmpo.tasks import get_task
 from wmpo.threads import cpu_threads
+from wmpo.trainer_settings import check_trainer_settings
 
 log = logging.getLogger("wmpo")
 
@@ -56,10 +58,10 @@ class ImaginationConfig:
     stop_on_success: bool = True
     """Stop generating a trajectory at its first success window (False: the released full-horizon behaviour)."""
     count_last_window: bool = False
+    """Let a success window ending at the horizon's last frame count (the released rule ignores it)."""
     jpeg_resize: bool = True
     """Pass every frame the policy sees in imagination through a JPEG round trip and the lanczos3 resize to its input
     size, as the released rollout does (the policies were trained on such frames); real rollouts never do."""
-    """Let a success window ending at the horizon's last frame count (the released rule ignores it)."""
 
 
 @dataclass
@@ -239,6 +241,7 @@ def create_missing_assets(cfg: TrainerConfig, task) -> None:
 
 class Trainer:
     def __init__(self, cfg: TrainerConfig) -> None:
+        check_trainer_settings(cfg)
         self.cfg = cfg = absolute_paths(cfg)
         self.task = get_task(cfg.task)
         if cfg.update.traj_mini_batch_size is None:
@@ -263,11 +266,13 @@ class Trainer:
             self.eval_states = load_initial_states(Path(cfg.evaluation.initial_states), task=self.task.name)
         self.buffer = GroupBuffer()
         self.iteration, self.next_group = 0, 0
-        # A val_only run leaves the training run's metrics, W&B run and videos as they are.
+        self._maybe_resume()
+        # A val_only run leaves the training run's metrics, W&B run and videos as they are; a resumed one drops the
+        # rows logged past its checkpoint.
         self.logger = None
         if not cfg.val_only:
-            self.logger = MetricLogger(self.output, cfg.tensorboard, cfg.wandb_project, asdict(cfg))
-        self._maybe_resume()
+            self.logger = MetricLogger(self.output, cfg.tensorboard, cfg.wandb_project, asdict(cfg),
+                                       resume_at=self.iteration)
 
     # -- construction -----------------------------------------------------------------------------------------------
 
@@ -276,7 +281,7 @@ class Trainer:
         if cfg.resume == "auto":
             path = latest_checkpoint(self.output)
         else:
-            path = None if cfg.resume == "none" else Path(cfg.resume)
+            path = None if cfg.resume == "none" else require_complete(cfg.resume)
         if path is None:
             return
         self.backend.load(path)
@@ -412,6 +417,9 @@ class Trainer:
             if self.cfg.val_only:
                 self.evaluate(self.output / "val_only" / f"iteration_{self.iteration:06d}")
                 return
+            if self.iteration >= self.cfg.iterations:
+                log.info("%s: run complete at iteration %d (iterations=%d)", self.output, self.iteration,
+                         self.cfg.iterations)
             while self.iteration < self.cfg.iterations:
                 self.step()
         finally:

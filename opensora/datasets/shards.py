@@ -21,8 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from opensora.errors import UserError
 
-class ShardError(ValueError):
+
+ACTION_DIM = 7
+
+
+class ShardError(UserError, ValueError):
     """A shard or one of its episodes is malformed."""
 
 
@@ -63,6 +68,20 @@ class EpisodeRef:
     @property
     def finish_step(self) -> int:
         return int(self.meta["finish_step"])
+
+    def executed_actions(self) -> np.ndarray:
+        """The first finish_step actions (float64), checked: ACTION_DIM dimensions, all finite."""
+        actions = np.asarray(self.actions.open(), dtype=np.float64)
+        where = f"{self.shard}: episode {self.key}, {self.key}.action.npy"
+        if actions.ndim != 2 or actions.shape[1] != ACTION_DIM:
+            raise ShardError(f"{where}: actions of shape {actions.shape}, expected (N, {ACTION_DIM})")
+        executed = actions[: self.finish_step]
+        bad = ~np.isfinite(executed)
+        if bad.any():
+            step, dim = np.argwhere(bad)[0]
+            raise ShardError(f"{where}: non-finite action {executed[step, dim]} at step {step}, dimension {dim} "
+                             f"({int(bad.sum())} non-finite values)")
+        return executed
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from opensora.datasets.shards import EpisodeRef
+from opensora.datasets.shards import ACTION_DIM, EpisodeRef
 
 
 def load_action_bounds(stats_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -30,14 +30,23 @@ def load_action_bounds(stats_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             raise ValueError(f"{path}: empty statistics file")
         stats = next(iter(stats.values()))
     try:
-        return np.asarray(stats["action"]["q01"], np.float32), np.asarray(stats["action"]["q99"], np.float32)
-    except (KeyError, TypeError):
+        bounds = np.asarray(stats["action"]["q01"], np.float32), np.asarray(stats["action"]["q99"], np.float32)
+    except (KeyError, TypeError, ValueError):
         raise ValueError(f"{path}: no action q01/q99 in the statistics") from None
+    for name, values in zip(("q01", "q99"), bounds):
+        if values.shape != (ACTION_DIM,):
+            raise ValueError(f"{path}: action {name} has {values.size} values, expected {ACTION_DIM}")
+        if not np.isfinite(values).all():
+            raise ValueError(f"{path}: action {name} is not finite: {values.tolist()}")
+    return bounds
 
 
 def normalize_actions(actions: np.ndarray, q01: np.ndarray, q99: np.ndarray) -> np.ndarray:
-    """2·(a − q01)/(q99 − q01) − 1 on every dimension, unclipped (the world model's convention)."""
-    return (2.0 * (actions - q01) / (q99 - q01) - 1.0).astype(np.float32)
+    """2·(a − q01)/(q99 − q01) − 1 on every dimension, unclipped (the world model's convention). A constant
+    dimension (q99 = q01) becomes −1, the value the policy's normalization gives it."""
+    span = q99 - q01
+    scaled = 2.0 * (actions - q01) / np.where(span > 0, span, 1.0) - 1.0
+    return np.where(span > 0, scaled, -1.0).astype(np.float32)
 
 
 class WindowDataset(Dataset):
@@ -63,6 +72,7 @@ class WindowDataset(Dataset):
                     f"{episode.shard}: episode {episode.key} has finish_step {finish} but "
                     f"{episode.video.shape[0]} frames and {episode.actions.shape[0]} actions"
                 )
+            episode.executed_actions()
             for start in range(0, finish - target_frames + 1):
                 starts.append((number, start))
         self.windows = np.asarray(starts, dtype=np.int64).reshape(-1, 2)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from opensora.training.checkpointing import incompleteness
+from opensora.training.settings import SettingError, check_settings
+
 
 @dataclass
 class DataConfig:
@@ -100,11 +103,38 @@ def load_config(path: str | Path | None, overrides: list[str]) -> TrainConfig:
         merged = OmegaConf.merge(merged, OmegaConf.load(path))
     merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(overrides))
     config = OmegaConf.to_object(merged)
-    if config.parallel not in ("ddp", "fsdp"):
-        raise ValueError(f"parallel={config.parallel!r}: expected ddp or fsdp")
-    if config.precision not in ("bf16", "fp32"):
-        raise ValueError(f"precision={config.precision!r}: expected bf16 or fp32")
+    check_train_settings(config)
     return config
+
+
+def check_train_settings(c: TrainConfig) -> None:
+    """Raise SettingError for the first out-of-range value, before any data or model is loaded."""
+    check_settings([
+        (c.parallel in ("ddp", "fsdp"), "parallel", c.parallel, "ddp or fsdp"),
+        (c.precision in ("bf16", "fp32"), "precision", c.precision, "bf16 or fp32"),
+        (c.max_steps >= 1, "max_steps", c.max_steps, "≥ 1"),
+        (c.log_every >= 1, "log_every", c.log_every, "≥ 1"),
+        (c.ckpt_every >= 1, "ckpt_every", c.ckpt_every, "≥ 1"),
+        (c.keep_last >= 1, "keep_last", c.keep_last, "≥ 1 (fewer would delete every checkpoint)"),
+        (c.val_every >= 0, "val_every", c.val_every, "≥ 0 (0 = only at the end)"),
+        (c.val_windows >= 0, "val_windows", c.val_windows, "≥ 0"),
+        (c.val_sampling_steps >= 1, "val_sampling_steps", c.val_sampling_steps, "≥ 1"),
+        (c.data.batch_size >= 1, "data.batch_size", c.data.batch_size, "≥ 1"),
+        (c.data.num_workers >= 0, "data.num_workers", c.data.num_workers, "≥ 0"),
+        (c.data.val_episodes >= 0, "data.val_episodes", c.data.val_episodes, "≥ 0"),
+        (c.data.context_frames >= 1, "data.context_frames", c.data.context_frames, "≥ 1"),
+        (c.data.target_frames >= 1, "data.target_frames", c.data.target_frames, "≥ 1"),
+        (c.optim.lr >= 0, "optim.lr", c.optim.lr, "≥ 0"),
+        (c.optim.weight_decay >= 0, "optim.weight_decay", c.optim.weight_decay, "≥ 0"),
+        (c.optim.warmup_steps >= 0, "optim.warmup_steps", c.optim.warmup_steps, "≥ 0"),
+        (c.optim.grad_clip > 0, "optim.grad_clip", c.optim.grad_clip, "> 0"),
+        (0.0 <= c.optim.ema_decay <= 1.0, "optim.ema_decay", c.optim.ema_decay, "in [0, 1]"),
+    ])
+    if c.resume not in ("auto", "none"):
+        problem = "no such folder" if not Path(c.resume).is_dir() else incompleteness(Path(c.resume))
+        if problem:
+            raise SettingError(f"resume={c.resume}: not a complete training checkpoint ({problem}); use auto, none "
+                               "or a checkpoints/step_NNNNNNN folder")
 
 
 def to_yaml(config: TrainConfig) -> str:

@@ -109,3 +109,17 @@ def test_check_names_a_renamed_or_reshaped_tensor(release, tmp_path, capsys):
     (tmp_path / "ema.pt").rename(bad / "ema.pt")
     code, out = run_check(capsys, tmp_path / "world_models")
     assert code == 1 and "missing: t_block.1.weight" in out and "unexpected: t_block.1.kernel" in out
+
+
+def test_check_names_a_missing_unnorm_key_and_a_missing_config(tmp_path, capsys):
+    from wmpo.policy.tiny import unit_norm_stats
+
+    stats = unit_norm_stats()
+    policy = write_tiny_checkpoint(tmp_path / "SFT_models" / "square",
+                                   norm_stats={"other_task": next(iter(stats.values()))})
+    code, out = run_check(capsys, policy)
+    assert code == 1 and "norm_stats lack square's unnorm key 'square_d0_300_demos'" in out and "other_task" in out
+
+    (policy / "config.json").unlink()
+    code, out = run_check(capsys, policy)
+    assert code == 1 and "config.json is missing" in out

@@ -96,3 +96,46 @@ def test_tiny_world_model_learns_action_driven_motion(tmp_path):
     assert losses[-1] < 0.5 * losses[0]
     assert metrics["val/latent_mse"] < metrics["val/latent_mse_copy"]
     assert metrics["val/psnr"] > metrics["val/psnr_copy"]
+
+
+def test_settings_out_of_range_are_refused_before_training(synthetic, tmp_path):
+    from opensora.training.settings import SettingError
+
+    for key, value in (("keep_last", 0), ("ckpt_every", 0), ("max_steps", 0), ("optim.lr", -1.0)):
+        with pytest.raises(SettingError, match=f"{key}={value}"):
+            tiny_config(synthetic, tmp_path / "run", **{key: value})
+    with pytest.raises(SettingError, match="resume=.*no such folder"):
+        tiny_config(synthetic, tmp_path / "run", resume=tmp_path / "nonexistent")
+
+
+def test_a_non_finite_loss_stops_training_before_the_step_and_keeps_the_good_checkpoints(synthetic, tmp_path,
+                                                                                          monkeypatch):
+    from opensora.schedulers.rflow import RFlow
+
+    real_loss, calls = RFlow.training_loss, []
+
+    def poisoned(self, *args, **kwargs):
+        calls.append(1)
+        loss = real_loss(self, *args, **kwargs)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    monkeypatch.setattr(RFlow, "training_loss", poisoned)
+    output = tmp_path / "run"
+    with pytest.raises(FloatingPointError, match="step 2.*step_0000002"):
+        train(tiny_config(synthetic, output, max_steps=6, ckpt_every=1, keep_last=5))
+    names = sorted(p.name for p in (output / "checkpoints").iterdir())
+    assert names == ["step_0000001", "step_0000002"]
+    weights = load_file(output / "checkpoints" / "step_0000002" / "model.safetensors")
+    assert all(torch.isfinite(v).all() for v in weights.values())
+
+
+def test_metrics_of_a_resumed_run_read_as_one_run(synthetic, tmp_path):
+    output = tmp_path / "run"
+    train(tiny_config(synthetic, output, max_steps=4, ckpt_every=2, log_every=1, val_windows=0))
+    # A crash after logging steps 3-4 but before checkpointing step 4.
+    import shutil
+
+    shutil.rmtree(output / "checkpoints" / "step_0000004")
+    train(tiny_config(synthetic, output, max_steps=4, ckpt_every=2, log_every=1, val_windows=0))
+    steps = [json.loads(line)["step"] for line in (output / "metrics.jsonl").open()]
+    assert steps == [1, 2, 3, 4]

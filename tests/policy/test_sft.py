@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from opensora.datasets.shards import Episode, write_shards
+from opensora.training.settings import SettingError
 from wmpo.policy import load_policy
 from wmpo.policy.action_tokenizer import ActionTokenizer, action_stats, normalize_actions
 from wmpo.policy.processing import center_crop_resize, random_crop_resize
-from wmpo.policy.sft import SFTConfig, SFTConfigError, action_slots, decode_slots, train
+from wmpo.policy.sft import SFTConfig, action_slots, decode_slots, train
 from wmpo.policy.tiny import unit_norm_stats
 
 KEY = "square_d0_300_demos"
@@ -131,11 +132,11 @@ def test_lora_sft_exports_merged_weights(shards, tmp_path):
 
 
 def test_settings_are_checked_before_any_work(shards, tmp_path):
-    with pytest.raises(SFTConfigError, match="steps=0"):
+    with pytest.raises(SettingError, match="steps=0"):
         train(_config(shards, tmp_path / "x", steps=0))
-    with pytest.raises(SFTConfigError, match="init_from"):
+    with pytest.raises(SettingError, match="init_from"):
         train(_config(shards, tmp_path / "x", init_from=str(tmp_path / "missing")))
-    with pytest.raises(SFTConfigError, match="val_episodes"):
+    with pytest.raises(SettingError, match="val_episodes"):
         train(_config(shards, tmp_path / "x", val_episodes=6))
 
 
@@ -181,3 +182,14 @@ def test_learning_rate_warms_up_then_stays_or_decays_to_zero():
     cosine = [lr_factor(s, 3, 11, "cosine") for s in range(3, 12)]
     assert cosine[0] == 1.0 and cosine[4] == pytest.approx(0.5) and cosine[-1] == pytest.approx(0.0, abs=1e-12)
     assert all(a > b for a, b in zip(cosine, cosine[1:]))
+
+
+def test_a_non_finite_loss_stops_sft_before_the_step_and_keeps_the_checkpoints(shards, tmp_path, monkeypatch):
+    output = tmp_path / "run"
+    train(_config(shards, output, steps=10, ckpt_every=5))
+    kept = sorted(p.name for p in (output / "checkpoints").iterdir())
+    real = torch.nn.functional.cross_entropy
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))
+    with pytest.raises(FloatingPointError, match="non-finite SFT loss at step 10"):
+        train(_config(shards, output, steps=20, ckpt_every=5))
+    assert sorted(p.name for p in (output / "checkpoints").iterdir()) == kept

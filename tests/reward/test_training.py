@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from opensora.datasets.shards import index_episodes, write_shards
+from opensora.datasets.shards import ShardError, index_episodes, write_shards
 from opensora.datasets.synthetic import success_episode
 from wmpo.reward import load_reward_model, score_video
 from wmpo.reward.training import threshold_metrics, training_clips, validation_clips
@@ -74,3 +74,26 @@ def test_tiny_classifier_learns_visible_success(shards, tmp_path):
         video = torch.from_numpy(np.array(episode.video.open()))
         decision = score_video(model, video, best["threshold"], min_steps=0)
         assert decision.complete == bool(episode.meta["complete"])
+
+
+def test_shards_of_mixed_frame_sizes_are_named(shards, tmp_path):
+    rng = np.random.default_rng(1)
+    write_shards([success_episode("big", 40, 48, rng, succeed=True)], tmp_path / "big")
+    config = train_reward_model.Config(shards=[str(shards), str(tmp_path / "big")], preset="tiny", val_episodes=2,
+                                       steps=1, output=str(tmp_path / "run"))
+    with pytest.raises(ShardError, match=r"mixed frame sizes: 32x32x3 in .*; 48x48x3 in .*episode big"):
+        train_reward_model.train(config)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_a_non_finite_loss_stops_reward_training_and_keeps_the_saved_model(shards, tmp_path, monkeypatch):
+    args = dict(shards=[str(shards)], preset="tiny", val_episodes=10, episodes_per_step=4, lr=1e-3, eval_every=2,
+                output=str(tmp_path / "run"))
+    train_reward_model.train(train_reward_model.Config(**args, steps=2))
+    saved = (tmp_path / "run" / "reward_model.pth").read_bytes()
+    real = torch.nn.functional.cross_entropy
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))
+    with pytest.raises(FloatingPointError, match="non-finite reward-model loss at step 2"):
+        train_reward_model.train(train_reward_model.Config(**args, steps=4))
+    assert (tmp_path / "run" / "reward_model.pth").read_bytes() == saved
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 2

@@ -17,6 +17,10 @@ def action_statistics(trajectories: Iterable[np.ndarray], gripper_dims: tuple[in
     if not chunks:
         raise ValueError("no episodes to compute statistics from")
     actions = np.concatenate(chunks)
+    if not np.isfinite(actions).all():
+        step, dim = np.argwhere(~np.isfinite(actions))[0]
+        raise ValueError(f"non-finite action {actions[step, dim]} in dimension {dim} (transition {step} of "
+                         f"{len(actions)}): statistics would be non-finite")
     mask = [dim not in gripper_dims for dim in range(actions.shape[1])]
     return {
         "action": {

@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import logging
 
+from opensora.errors import UserError
 from wmpo.envs.rendering import configure_gl, renderer_error
 from wmpo.envs.sim_env import SimEnv
 from wmpo.tasks import RELEASED_TASKS, TaskSpec, get_task
@@ -19,7 +20,7 @@ MIMICGEN_INSTALL_HINT = (
 )
 
 
-class BackendError(RuntimeError):
+class BackendError(UserError, RuntimeError):
     """The requested simulation backend cannot provide the task."""
 
 

@@ -18,12 +18,13 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
+from opensora.errors import UserError
 from wmpo.tasks import get_task
 
 DEFAULT_ROOT = Path("data_files/initial_states")
 
 
-class StateFileError(ValueError):
+class StateFileError(UserError, ValueError):
     """An initial-state folder that is missing, corrupt, or written for something else."""
 
 

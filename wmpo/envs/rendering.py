@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import sys
 
+from opensora.errors import UserError
+
 SUPPORTED_GL = ("egl", "osmesa", "glfw")
 GL_PACKAGES = {"egl": "libegl1 libgl1-mesa-dri", "osmesa": "libosmesa6", "glfw": "a display (DISPLAY) and libglfw3"}
 
 
-class RendererError(RuntimeError):
+class RendererError(UserError, RuntimeError):
     """No usable offscreen renderer."""
 
 

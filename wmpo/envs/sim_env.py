@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from opensora.errors import UserError
 from wmpo.tasks import TaskSpec
 
 
-class StateError(ValueError):
+class StateError(UserError, ValueError):
     """A simulator state that does not fit the environment it is restored into."""
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from opensora.errors import reports_errors
 from wmpo.cli import parse_config
 
 log = logging.getLogger("wmpo.small_scale")
@@ -403,6 +404,7 @@ def _metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
+@reports_errors
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     cfg = parse_config(SmallScaleConfig, argv, doc=__doc__)

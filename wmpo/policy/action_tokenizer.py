@@ -12,8 +12,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from opensora.errors import UserError
+from wmpo.policy.modeling import ACTION_DIM
 
-class UnknownUnnormKeyError(KeyError):
+
+class UnknownUnnormKeyError(UserError, KeyError):
     """The requested action statistics are not in the checkpoint's norm_stats."""
 
     def __str__(self) -> str:
@@ -66,11 +69,17 @@ def action_stats(norm_stats: dict[str, Any], unnorm_key: str) -> dict[str, np.nd
         raise UnknownUnnormKeyError(f"unnorm_key {unnorm_key!r} not in the policy's norm_stats; available: {available}")
     stats = norm_stats[unnorm_key]["action"]
     q01 = np.asarray(stats["q01"], dtype=np.float64)
-    return {
+    result = {
         "q01": q01,
         "q99": np.asarray(stats["q99"], dtype=np.float64),
         "mask": np.asarray(stats.get("mask", np.ones_like(q01, dtype=bool)), dtype=bool),
     }
+    for name, values in result.items():
+        if values.shape != (ACTION_DIM,):
+            raise ValueError(f"norm_stats[{unnorm_key!r}].action.{name} has {values.size} values, expected {ACTION_DIM}")
+        if not np.isfinite(values).all():
+            raise ValueError(f"norm_stats[{unnorm_key!r}].action.{name} is not finite: {values.tolist()}")
+    return result
 
 
 def normalize_actions(actions: np.ndarray, stats: dict[str, np.ndarray]) -> np.ndarray:

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
 from opensora.checkpoint_io import format_mismatch, mismatch_report
+from opensora.errors import UserError
+from opensora.weight_files import open_safetensors, tensor_from
 from wmpo.policy.configuration import OpenVLAConfig
 from wmpo.policy.modeling import OpenVLAForActionPrediction
 
@@ -25,7 +26,7 @@ INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
 
 
-class CheckpointMismatchError(RuntimeError):
+class CheckpointMismatchError(UserError, RuntimeError):
     """A checkpoint's tensors do not match the model's parameters."""
 
 
@@ -40,7 +41,7 @@ def _shard_files(path: Path) -> dict[str, list[str]]:
         return shards
     single = path / SINGLE_FILE
     if single.is_file():
-        with safe_open(single, framework="pt") as handle:
+        with open_safetensors(single) as handle:
             return {SINGLE_FILE: list(handle.keys())}
     raise FileNotFoundError(f"{path}: neither {INDEX_FILE} nor {SINGLE_FILE} found (not a policy checkpoint directory)")
 
@@ -53,9 +54,9 @@ def read_tensor_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
         shard_path = path / shard
         if not shard_path.is_file():
             raise FileNotFoundError(f"{shard_path}: shard listed in {INDEX_FILE} is missing")
-        with safe_open(shard_path, framework="pt") as handle:
+        with open_safetensors(shard_path) as handle:
             for name in names:
-                shapes[name] = tuple(handle.get_slice(name).get_shape())
+                shapes[name] = tensor_from(handle, shard_path, name, INDEX_FILE, shape_only=True)
     return shapes
 
 
@@ -67,9 +68,9 @@ def model_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
 def _iter_tensors(path: Path, device: torch.device, dtype: torch.dtype | None) -> Iterator[dict[str, torch.Tensor]]:
     for shard, names in _shard_files(path).items():
         tensors = {}
-        with safe_open(path / shard, framework="pt", device=str(device)) as handle:
+        with open_safetensors(path / shard, device=str(device)) as handle:
             for name in names:
-                tensor = handle.get_tensor(name)
+                tensor = tensor_from(handle, path / shard, name, INDEX_FILE)
                 tensors[name] = tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
         yield tensors
 

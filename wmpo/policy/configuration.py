@@ -16,6 +16,8 @@ from typing import Any
 
 from transformers import LlamaConfig
 
+from opensora.errors import UserError
+
 DINOSIGLIP_TIMM_IDS = ("vit_large_patch14_reg4_dinov2.lvd142m", "vit_so400m_patch14_siglip_224")
 """timm ids behind vision_backbone_id ``dinosiglip-vit-so-224px``: DINOv2 first, SigLIP second."""
 
@@ -35,7 +37,7 @@ _INTERPRETED = (
 )
 
 
-class PolicyConfigError(ValueError):
+class PolicyConfigError(UserError, ValueError):
     """A policy ``config.json`` (or preset) describes a model this implementation does not build."""
 
 

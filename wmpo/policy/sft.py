@@ -31,6 +31,7 @@ from tqdm import tqdm
 from opensora.datasets.shards import index_episodes
 from opensora.training.checkpointing import newest_complete, write_atomically
 from opensora.training.distributed import setup_distributed
+from opensora.training.settings import SettingError, check_settings
 from wmpo.data.statistics import action_statistics
 from wmpo.policy.action_tokenizer import ActionTokenizer, action_stats, normalize_actions, unnormalize_actions
 from wmpo.policy.modeling import NUM_ACTION_TOKENS
@@ -38,10 +39,6 @@ from wmpo.policy.processing import PromptTokenizer, center_crop_resize, normaliz
 from wmpo.policy.sft_data import StepExamples
 
 STEP_PREFIX = "step_"
-
-
-class SFTConfigError(ValueError):
-    """A setting of the SFT run is out of range or names something that does not exist."""
 
 
 @dataclass
@@ -104,20 +101,17 @@ class SFTConfig:
 
 def validate_config(cfg: SFTConfig) -> None:
     """Fail before any work, naming the setting."""
-    checks = [
+    check_settings((ok, key, getattr(cfg, key), allowed) for ok, key, allowed in [
         (cfg.steps >= 1, "steps", "≥ 1"), (cfg.batch_size >= 1, "batch_size", "≥ 1"), (cfg.lr >= 0, "lr", "≥ 0"),
         (0.0 < cfg.crop_area <= 1.0, "crop_area", "in (0, 1]"), (cfg.keep_last >= 1, "keep_last", "≥ 1"),
         (cfg.log_every >= 1, "log_every", "≥ 1"), (cfg.ckpt_every >= 1, "ckpt_every", "≥ 1"),
         (cfg.val_every >= 0, "val_every", "≥ 0"), (cfg.lora_rank >= 0, "lora_rank", "≥ 0"),
         (bool(cfg.shards), "shards", "non-empty"), (cfg.decay in ("constant", "cosine"), "decay", "constant or cosine"),
-    ]
-    for ok, key, allowed in checks:
-        if not ok:
-            raise SFTConfigError(f"{key}={getattr(cfg, key)!r}: must be {allowed}")
+    ])
     if cfg.init_from is not None and not (Path(cfg.init_from) / "config.json").is_file():
-        raise SFTConfigError(f"init_from={cfg.init_from}: no policy config.json there")
+        raise SettingError(f"init_from={cfg.init_from}: no policy config.json there")
     if cfg.resume not in ("auto", "none") and not (Path(cfg.resume) / "state.json").is_file():
-        raise SFTConfigError(f"resume={cfg.resume}: not a complete SFT checkpoint (no state.json)")
+        raise SettingError(f"resume={cfg.resume}: not a complete SFT checkpoint (no state.json)")
 
 
 def action_slots(actions: np.ndarray, stats: dict, tokenizer: ActionTokenizer) -> torch.Tensor:
@@ -251,7 +245,7 @@ def load_checkpoint(parts: Parts, optimizer: torch.optim.Optimizer, path: Path, 
         inner = _unwrapped(parts.model)
         missing = set(adapters) - set(inner.state_dict())
         if missing:
-            raise SFTConfigError(f"{path}: LoRA adapters do not fit the model ({sorted(missing)[:3]} ...)")
+            raise SettingError(f"{path}: LoRA adapters do not fit the model ({sorted(missing)[:3]} ...)")
         inner.load_state_dict(adapters, strict=False)
     else:
         state = load_model(path / "actor").state_dict() if rank == 0 or not dist.is_initialized() else {}
@@ -321,7 +315,7 @@ def _split_episodes(cfg: SFTConfig):
     if cfg.val_shards:
         return episodes, index_episodes(list(cfg.val_shards))
     if len(episodes) <= cfg.val_episodes:
-        raise SFTConfigError(f"{len(episodes)} episodes in {cfg.shards}; need more than val_episodes={cfg.val_episodes}")
+        raise SettingError(f"{len(episodes)} episodes in {cfg.shards}; need more than val_episodes={cfg.val_episodes}")
     split = len(episodes) - cfg.val_episodes
     return episodes[:split], episodes[split:]
 

@@ -21,17 +21,15 @@ class StepExamples:
         self.chunk = chunk
         self.videos, self.actions, index = [], [], []
         for number, episode in enumerate(episodes):
-            video, actions = episode.video.open(), np.asarray(episode.actions.open(), dtype=np.float64)
+            video, actions = episode.video.open(), episode.executed_actions()
             steps = episode.finish_step
             if steps < 1 or video.shape[0] < steps or actions.shape[0] < steps:
                 raise ShardError(
                     f"{episode.shard}: episode {episode.key} has finish_step {steps} but {video.shape[0]} frames and "
                     f"{actions.shape[0]} actions"
                 )
-            if not np.isfinite(actions[:steps]).all():
-                raise ShardError(f"{episode.shard}: episode {episode.key} has non-finite actions")
             self.videos.append(video)
-            self.actions.append(actions[:steps])
+            self.actions.append(actions)
             index += [(number, t) for t in range(steps)]
         self.index = np.asarray(index, dtype=np.int64)
         self.image_shape = tuple(self.videos[0].shape[1:])

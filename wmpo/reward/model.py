@@ -12,6 +12,9 @@ from pathlib import Path
 import torch
 from transformers import VideoMAEConfig, VideoMAEForVideoClassification
 
+from opensora.errors import UserError
+from opensora.weight_files import load_torch_weights
+
 RELEASED_BIAS_NAMES = {".attention.attention.q_bias": ".attention.attention.query.bias",
                        ".attention.attention.v_bias": ".attention.attention.value.bias"}
 
@@ -27,7 +30,7 @@ PRESETS: dict[str, dict] = {
 }
 
 
-class RewardModelLoadError(RuntimeError):
+class RewardModelLoadError(UserError, RuntimeError):
     """A reward-model file does not match the classifier."""
 
 
@@ -70,7 +73,7 @@ def load_reward_model(path: str | Path, preset: str = "base") -> VideoMAEForVide
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: reward-model file not found")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch_weights(path)
     if not isinstance(state, dict):
         raise RewardModelLoadError(f"{path}: expected a state dict, found {type(state).__name__}")
     state = to_current_naming(state)

@@ -8,9 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from opensora.datasets.shards import EpisodeRef
+from opensora.datasets.shards import EpisodeRef, ShardError
 
 RELEASED_THRESHOLD_GRID = np.linspace(0.3, 1.0, 20)
+
+
+def check_frame_sizes(episodes: list[EpisodeRef]) -> tuple[int, ...]:
+    """The frame shape (H, W, 3) all episodes share; mixed sizes fail naming an episode of each size."""
+    first = {}
+    for episode in episodes:
+        first.setdefault(tuple(episode.video.shape[1:]), episode)
+    if len(first) > 1:
+        examples = "; ".join(f"{'x'.join(map(str, shape))} in {e.shard} (episode {e.key})" for shape, e in first.items())
+        raise ShardError(f"episodes of mixed frame sizes: {examples}; use shards of one image size (convert_hdf5.py "
+                         "and collect_rollouts.py resize explicitly)")
+    return next(iter(first), ())
 
 
 def clip(episode: EpisodeRef, end: int, window: int = 8) -> np.ndarray:

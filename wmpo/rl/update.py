@@ -8,6 +8,7 @@ one slice's activations are alive at a time. The mini-batch loss is the mean ove
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -22,8 +23,8 @@ from wmpo.rollout import Trajectories
 
 @dataclass
 class UpdateConfig:
-    temperature: float = 1.6
-    """Temperature of the log-probabilities (the rollout temperature)."""
+    temperature: float | None = None
+    """Temperature of the log-probabilities; None = the rollout temperature (the trainer fills it in)."""
     clip_ratio_low: float = 0.2
     """Lower clip: ratios below 1 − low are clipped."""
     clip_ratio_high: float = 0.28
@@ -90,6 +91,8 @@ def update_policy(
 
     if batch.advantages is None:
         raise ValueError("update_policy needs batch.advantages (the GRPO advantage of each trajectory)")
+    if cfg.temperature is None:
+        raise ValueError("update_policy needs cfg.temperature (the rollout temperature)")
     autocast = autocast or nullcontext()
     world = world_size()
     model = policy.model
@@ -134,7 +137,13 @@ def update_policy(
             totals["entropy_tokens"] += out.entropy * valid
             totals["tokens"] += valid
         grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        grad_norms.append(float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm))
+        grad_norm = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
+        if not math.isfinite(grad_norm):
+            # Before the step: the parameters and the checkpoints on disk stay the last good ones.
+            optimizer.zero_grad(set_to_none=True)
+            raise FloatingPointError(f"non-finite policy gradient norm ({grad_norm}) in mini-batch {index}; "
+                                     "the parameters were not updated")
+        grad_norms.append(grad_norm)
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)  # gradients would otherwise hold a model's worth of memory until next time
     totals = {key: global_sum(value) for key, value in totals.items()}

@@ -1,0 +1,89 @@
+"""The WMPO trainer's settings, checked before any model is built: each bad value is named with its allowed range."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from opensora.training.checkpointing import incompleteness
+from opensora.training.settings import SettingError, check_settings
+
+log = logging.getLogger("wmpo")
+
+BACKENDS = ("auto", "builtin", "mimicgen")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _positive_or_none(value) -> bool:
+    return value is None or value >= 1
+
+
+def check_trainer_settings(cfg) -> None:
+    """Raise SettingError for the first out-of-range value or missing path of a TrainerConfig; resolve
+    ``update.temperature`` (None follows the rollout temperature; a different explicit value is reported)."""
+    icfg, ecfg, ucfg = cfg.imagination, cfg.evaluation, cfg.update
+    evaluates = cfg.val_only or cfg.test_freq > 0
+    check_settings([
+        (cfg.iterations >= 0, "iterations", cfg.iterations, "≥ 0"),
+        (cfg.train_batch_size >= 1, "train_batch_size", cfg.train_batch_size, "≥ 1"),
+        (cfg.n_samples >= 1, "n_samples", cfg.n_samples, "≥ 1"),
+        (cfg.rollout_batch_size >= 1, "rollout_batch_size", cfg.rollout_batch_size, "≥ 1"),
+        (cfg.max_generation_rounds >= 1, "max_generation_rounds", cfg.max_generation_rounds, "≥ 1"),
+        (0.0 <= cfg.accuracy_lower_bound <= 1.0, "accuracy_lower_bound", cfg.accuracy_lower_bound, "in [0, 1]"),
+        (cfg.accuracy_lower_bound <= cfg.accuracy_upper_bound <= 1.0, "accuracy_upper_bound",
+         cfg.accuracy_upper_bound, f"in [accuracy_lower_bound={cfg.accuracy_lower_bound}, 1]"),
+        (cfg.temperature > 0, "temperature", cfg.temperature, "> 0"),
+        (ucfg.temperature is None or ucfg.temperature > 0, "update.temperature", ucfg.temperature, "> 0 or null"),
+        (cfg.lr >= 0, "lr", cfg.lr, "≥ 0"),
+        (cfg.weight_decay >= 0, "weight_decay", cfg.weight_decay, "≥ 0"),
+        (ucfg.clip_ratio_low >= 0, "update.clip_ratio_low", ucfg.clip_ratio_low, "≥ 0"),
+        (ucfg.clip_ratio_high >= 0, "update.clip_ratio_high", ucfg.clip_ratio_high, "≥ 0"),
+        (ucfg.ppo_mini_batch_size >= 1, "update.ppo_mini_batch_size", ucfg.ppo_mini_batch_size, "≥ 1"),
+        (_positive_or_none(ucfg.traj_mini_batch_size), "update.traj_mini_batch_size", ucfg.traj_mini_batch_size,
+         "≥ 1 or null"),
+        (ucfg.grad_clip > 0, "update.grad_clip", ucfg.grad_clip, "> 0"),
+        (cfg.test_freq >= 0, "test_freq", cfg.test_freq, "≥ 0 (0 = never)"),
+        (cfg.save_freq >= 1, "save_freq", cfg.save_freq, "≥ 1"),
+        (cfg.keep_last >= 1, "keep_last", cfg.keep_last, "≥ 1 (fewer would delete every checkpoint)"),
+        (cfg.video_groups >= 0, "video_groups", cfg.video_groups, "≥ 0"),
+        (cfg.num_workers >= 0, "num_workers", cfg.num_workers, "≥ 0"),
+        (cfg.cpus_per_worker > 0, "cpus_per_worker", cfg.cpus_per_worker, "> 0"),
+        (cfg.device in DEVICES, "device", cfg.device, " or ".join(DEVICES)),
+        (icfg.image_size >= 16 and icfg.image_size % 8 == 0, "imagination.image_size", icfg.image_size,
+         "a multiple of 8, ≥ 16"),
+        (_positive_or_none(icfg.max_steps), "imagination.max_steps", icfg.max_steps, "≥ 1 or null"),
+        (icfg.min_steps >= 0, "imagination.min_steps", icfg.min_steps, "≥ 0"),
+        (icfg.rm_threshold is None or 0.0 < icfg.rm_threshold < 1.0, "imagination.rm_threshold",
+         icfg.rm_threshold, "in (0, 1) or null"),
+        (not evaluates or ecfg.states >= 1, "evaluation.states", ecfg.states, "≥ 1"),
+        (ecfg.workers >= 1, "evaluation.workers", ecfg.workers, "≥ 1"),
+        (ecfg.videos >= 0, "evaluation.videos", ecfg.videos, "≥ 0"),
+        (ecfg.backend in BACKENDS, "evaluation.backend", ecfg.backend, " or ".join(BACKENDS)),
+    ])
+    _check_paths(cfg)
+    if ucfg.temperature is None:
+        ucfg.temperature = cfg.temperature
+    elif ucfg.temperature != cfg.temperature:
+        log.warning("update.temperature=%s differs from temperature=%s: the PPO ratio's log-probs use another "
+                    "temperature than the sampler's", ucfg.temperature, cfg.temperature)
+
+
+def _check_paths(cfg) -> None:
+    icfg = cfg.imagination
+    required = [("evaluation.initial_states", cfg.evaluation.initial_states)]
+    if not cfg.create_missing_assets:
+        required += [("policy_path", cfg.policy_path), ("initial_states", cfg.initial_states)]
+    if cfg.imagination.enable and not cfg.val_only:
+        required += [("imagination.reward_model_path", icfg.reward_model_path),
+                     ("imagination.world_model.model_path", icfg.world_model.model_path),
+                     ("imagination.world_model.vae_path", icfg.world_model.vae_path)]
+    for key, path in required:
+        if path and not Path(path).exists():
+            raise SettingError(f"{key}={path}: no such file or folder")
+    if cfg.policy_path and Path(cfg.policy_path).is_dir() and not (Path(cfg.policy_path) / "config.json").is_file():
+        raise SettingError(f"policy_path={cfg.policy_path}: no config.json there (not a policy checkpoint folder)")
+    if cfg.resume not in ("auto", "none"):
+        problem = "no such folder" if not Path(cfg.resume).is_dir() else incompleteness(Path(cfg.resume))
+        if problem:
+            raise SettingError(f"resume={cfg.resume}: not a complete trainer checkpoint ({problem}); use auto, none "
+                               "or a checkpoints/iteration_NNNNNN folder")
