@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import math
 import sys
 import time
 from contextlib import nullcontext
@@ -41,10 +42,17 @@ from opensora.errors import reports_errors
 from opensora.models.stdit3 import STDiT3, preset
 from opensora.models.vae import build_vae
 from opensora.schedulers.rflow import RFlow, RFlowConfig
-from opensora.training.checkpointing import drop_rows_after, latest_checkpoint, load_checkpoint, save_checkpoint
+from opensora.training.checkpointing import (
+    checkpoint_dir,
+    drop_rows_after,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from opensora.training.config import TrainConfig, load_config, to_yaml
 from opensora.training.distributed import setup_distributed
 from opensora.training.ema import EMA
+from opensora.training.interrupts import Interrupted, StopOnSignal
 from opensora.training.validation import validate, validation_indices
 
 
@@ -52,6 +60,15 @@ def step_generator(seed: int, rank: int, step: int, device: torch.device) -> tor
     """The noise of a step depends only on (seed, rank, step): a resumed run draws what the original would have."""
     value = int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
     return torch.Generator(device=device).manual_seed(value)
+
+
+def stop_requested(stop: StopOnSignal, world: int, device: torch.device) -> bool:
+    """Whether any rank received SIGTERM/SIGINT (all ranks stop at the same step, so collectives stay matched)."""
+    if world == 1:
+        return stop.requested is not None
+    flag = torch.tensor([float(stop.requested is not None)], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def build_data(cfg: TrainConfig) -> tuple[WindowDataset, WindowDataset]:
@@ -187,51 +204,59 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         mininterval=0.5 if sys.stderr.isatty() else 30.0,
     )
     window_time, window_start = 0, time.perf_counter()
-    for step in progress:
-        batch = next(batches)
-        video, actions = batch["video"].to(device), batch["actions"].to(device)
-        generator = step_generator(cfg.seed, rank, step, device)
-        with torch.no_grad(), autocast:
-            latents = vae.encode(video, generator=generator).float()
-        with autocast:
-            loss = scheduler.training_loss(wrapped, latents, actions, x_mask, height, width, generator).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
-        if not torch.isfinite(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm):
-            # Before the step: the weights, the EMA and the checkpoints on disk stay the last good ones.
-            raise FloatingPointError(f"non-finite loss or gradient norm at step {step} (loss {float(loss.detach()):.4g}); "
-                                     f"training stopped, the last good checkpoint is {latest_checkpoint(output)}")
-        optimizer.step()
-        lr_schedule.step()
-        ema.update(model)
-        window_time += 1
-        done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.max_steps:
-            reduced = loss.detach().clone()
-            if world > 1:
-                dist.all_reduce(reduced, op=dist.ReduceOp.AVG)
-            elapsed = time.perf_counter() - window_start
-            metrics.update(
-                {
-                    "loss": float(reduced),
-                    "grad_norm": float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm),
-                    "lr": lr_schedule.get_last_lr()[0],
-                    "windows_per_s": window_time * cfg.data.batch_size * world / elapsed,
-                }
-            )
-            window_time, window_start = 0, time.perf_counter()
-            if log is not None:
-                log.write(done, {k: v for k, v in metrics.items() if not k.startswith("val/")})
-                progress.set_postfix(loss=f"{metrics['loss']:.4f}", lr=f"{metrics['lr']:.2e}")
-        save = done % cfg.ckpt_every == 0 or done == cfg.max_steps
-        check = bool(val_ids) and ((cfg.val_every and done % cfg.val_every == 0) or done == cfg.max_steps)
-        if save or check:
-            ema_state = ema.full_state_dict()  # gathered once when a step both saves and validates
-            if save:
-                checkpoint(done, ema_state)
-            if check:
-                run_validation(done, ema_state)
+    with StopOnSignal() as stop:
+        for step in progress:
+            batch = next(batches)
+            video, actions = batch["video"].to(device), batch["actions"].to(device)
+            generator = step_generator(cfg.seed, rank, step, device)
+            with torch.no_grad(), autocast:
+                latents = vae.encode(video, generator=generator).float()
+            with autocast:
+                loss = scheduler.training_loss(wrapped, latents, actions, x_mask, height, width, generator).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+            grad_norm = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
+            if not math.isfinite(grad_norm):
+                # Before the step: the weights, the EMA and the checkpoints on disk stay the last good ones.
+                raise FloatingPointError(f"non-finite loss or gradient norm at step {step} (loss "
+                                         f"{float(loss.detach()):.4g}); training stopped, the last good checkpoint is "
+                                         f"{latest_checkpoint(output)}")
+            optimizer.step()
+            lr_schedule.step()
+            ema.update(model)
+            window_time += 1
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.max_steps:
+                reduced = loss.detach().clone()
+                if world > 1:
+                    dist.all_reduce(reduced, op=dist.ReduceOp.AVG)
+                elapsed = time.perf_counter() - window_start
+                metrics.update(
+                    {
+                        "loss": float(reduced),
+                        "grad_norm": grad_norm,
+                        "lr": lr_schedule.get_last_lr()[0],
+                        "windows_per_s": window_time * cfg.data.batch_size * world / elapsed,
+                    }
+                )
+                window_time, window_start = 0, time.perf_counter()
+                if log is not None:
+                    log.write(done, {k: v for k, v in metrics.items() if not k.startswith("val/")})
+                    progress.set_postfix(loss=f"{metrics['loss']:.4f}", lr=f"{metrics['lr']:.2e}")
+            save = done % cfg.ckpt_every == 0 or done == cfg.max_steps
+            check = bool(val_ids) and ((cfg.val_every and done % cfg.val_every == 0) or done == cfg.max_steps)
+            if save or check:
+                ema_state = ema.full_state_dict()  # gathered once when a step both saves and validates
+                if save:
+                    checkpoint(done, ema_state)
+                if check:
+                    run_validation(done, ema_state)
+            if stop_requested(stop, world, device):
+                if not save:
+                    checkpoint(done, ema.full_state_dict())
+                raise Interrupted(f"stopped by {stop.requested or 'a signal to another rank'} after step {done}; "
+                                  f"checkpoint {checkpoint_dir(output, done)}; rerun the same command to continue")
     if log is not None:
         log.close()
     if world > 1:

@@ -331,3 +331,27 @@ def test_one_iteration_on_cuda_in_a_nccl_worker_and_in_process(assets, tmp_path)
             states = resumed.backend.optimizer.state.values()
             assert states and all(s["exp_avg"].device.type == "cpu" for s in states)
         resumed.backend.close()
+
+
+@pytest.mark.sim
+def test_sigterm_stops_after_the_iteration_with_a_checkpoint(assets, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    output = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wmpo.train", "--config-name", "quickstart", "iterations=50", "test_freq=0",
+         f"output={output}", f"policy_path={assets / 'assets' / 'policy'}",
+         f"initial_states={assets / 'assets' / 'initial_states'}", "imagination.max_steps=16"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (output / "metrics.jsonl").is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 2 and "stopped by SIGTERM after iteration" in err and "Traceback" not in err
+    rows = [json.loads(line)["iteration"] for line in (output / "metrics.jsonl").open()]
+    newest = sorted((output / "checkpoints").iterdir())[-1]
+    assert json.loads((newest / "state.json").read_text())["iteration"] == rows[-1]

@@ -20,7 +20,8 @@ import torch
 
 from opensora.world_model import WorldModel, WorldModelSpec
 from opensora.training.checkpointing import require_complete
-from wmpo.checkpoint import latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
+from opensora.training.interrupts import Interrupted, StopOnSignal
+from wmpo.checkpoint import checkpoint_path, latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
 from wmpo.data.frames import resize_frames
 from wmpo.imagination import ImaginedEnv
 from wmpo.logging import MetricLogger, write_video
@@ -394,9 +395,19 @@ class Trainer:
             metrics["perf/peak_memory_gib"] = torch.cuda.max_memory_allocated(self.device) / 1024**3
         self.logger.write(self.iteration, metrics)
         if self.iteration % cfg.save_freq == 0 or last:
-            trainer_state = {"buffer": self.buffer.state_dict(), "next_group": self.next_group}
-            save_checkpoint(self.output, self.iteration, self.backend.save, trainer_state, cfg.keep_last)
+            self.save()
         return metrics
+
+    def save(self) -> Path:
+        trainer_state = {"buffer": self.buffer.state_dict(), "next_group": self.next_group}
+        return save_checkpoint(self.output, self.iteration, self.backend.save, trainer_state, self.cfg.keep_last)
+
+    def _stop(self, signal_name: str) -> None:
+        saved = latest_checkpoint(self.output)
+        if saved != checkpoint_path(self.output, self.iteration):
+            saved = self.save()
+        raise Interrupted(f"stopped by {signal_name} after iteration {self.iteration}; checkpoint {saved}; rerun the "
+                          "same command to continue")
 
     def evaluate(self, folder: Path | None = None) -> dict[str, float]:
         """Greedy real-simulator evaluation; results and videos go to ``folder`` (default: the iteration's videos)."""
@@ -420,8 +431,11 @@ class Trainer:
             if self.iteration >= self.cfg.iterations:
                 log.info("%s: run complete at iteration %d (iterations=%d)", self.output, self.iteration,
                          self.cfg.iterations)
-            while self.iteration < self.cfg.iterations:
-                self.step()
+            with StopOnSignal() as stop:
+                while self.iteration < self.cfg.iterations:
+                    self.step()
+                    if stop.requested:
+                        self._stop(stop.requested)
         finally:
             if self.logger is not None:
                 self.logger.close()

@@ -53,8 +53,9 @@ def check_trainer_settings(cfg) -> None:
          "a multiple of 8, ≥ 16"),
         (_positive_or_none(icfg.max_steps), "imagination.max_steps", icfg.max_steps, "≥ 1 or null"),
         (icfg.min_steps >= 0, "imagination.min_steps", icfg.min_steps, "≥ 0"),
-        (icfg.rm_threshold is None or 0.0 < icfg.rm_threshold < 1.0, "imagination.rm_threshold",
-         icfg.rm_threshold, "in (0, 1) or null"),
+        # 1.0 is the top of the released threshold grid (a classifier that never fires there is still valid).
+        (icfg.rm_threshold is None or 0.0 < icfg.rm_threshold <= 1.0, "imagination.rm_threshold",
+         icfg.rm_threshold, "in (0, 1] or null"),
         (not evaluates or ecfg.states >= 1, "evaluation.states", ecfg.states, "≥ 1"),
         (ecfg.workers >= 1, "evaluation.workers", ecfg.workers, "≥ 1"),
         (ecfg.videos >= 0, "evaluation.videos", ecfg.videos, "≥ 0"),

@@ -80,3 +80,16 @@ def test_rows_past_the_resumed_step_are_dropped(tmp_path):
     path.write_text("".join(json.dumps({"step": s, "loss": s}) + "\n" for s in (1, 2, 3, 4)))
     drop_rows_after(path, 2, key="step")
     assert [json.loads(line)["step"] for line in path.open()] == [1, 2]
+
+
+def test_a_signal_inside_the_guard_is_recorded_and_the_handler_restored():
+    import os
+    import signal
+
+    from opensora.training.interrupts import StopOnSignal
+
+    before = signal.getsignal(signal.SIGTERM)
+    with StopOnSignal() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is before

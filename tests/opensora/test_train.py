@@ -139,3 +139,36 @@ def test_metrics_of_a_resumed_run_read_as_one_run(synthetic, tmp_path):
     train(tiny_config(synthetic, output, max_steps=4, ckpt_every=2, log_every=1, val_windows=0))
     steps = [json.loads(line)["step"] for line in (output / "metrics.jsonl").open()]
     assert steps == [1, 2, 3, 4]
+
+
+def _wait_for_rows(path, count, process, timeout=240):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if path.is_file() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{path} did not reach {count} rows")
+
+
+def test_sigterm_checkpoints_the_finished_step_and_a_rerun_continues(synthetic, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    output = tmp_path / "run"
+    args = [sys.executable, "-m", "opensora.train", "--config", "configs/world_model/tiny.yaml",
+            f"data.shards=[{synthetic / 'shards'}]", f"data.stats={synthetic / 'stats.json'}", f"output={output}",
+            "data.batch_size=2", "val_windows=0", "log_every=1", "ckpt_every=100000", "max_steps=100000"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_rows(output / "metrics.jsonl", 2, process)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2 and "stopped by SIGTERM after step" in err and "Traceback" not in err
+    (saved,) = (output / "checkpoints").iterdir()
+    step = int(saved.name.removeprefix("step_"))
+    assert step >= 2 and json.loads((saved / "state.json").read_text())["step"] == step
+    train(tiny_config(synthetic, output, max_steps=step + 1, val_windows=0, log_every=1))
+    steps = [json.loads(line)["step"] for line in (output / "metrics.jsonl").open()]
+    assert steps == list(range(1, step + 2))

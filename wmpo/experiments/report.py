@@ -47,7 +47,9 @@ def write_report(output: Path, results: dict, settings: dict) -> None:
               f"Reward model on held-out real episodes: precision {reward['precision']:.3f}, recall "
               f"{reward['recall']:.3f} at threshold {reward['threshold']:.3f}.", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds:.0f} |" for name, seconds in results["stage_seconds"].items()]
-    lines += [f"| total | {sum(results['stage_seconds'].values()):.0f} |", "", f"Machine: {results['machine']}", "",
+    total = sum(results["stage_seconds"].values())
+    lines += [f"| total before the evaluation stage (timed in stages.json) | {total:.0f} |", "",
+              f"Machine: {results['machine']}", "",
               "## Settings", "", "```json", json.dumps(settings, indent=2), "```", ""]
     (output / "report.md").write_text("\n".join(lines))
 

@@ -76,7 +76,8 @@ def action_stats(norm_stats: dict[str, Any], unnorm_key: str) -> dict[str, np.nd
     }
     for name, values in result.items():
         if values.shape != (ACTION_DIM,):
-            raise ValueError(f"norm_stats[{unnorm_key!r}].action.{name} has {values.size} values, expected {ACTION_DIM}")
+            raise ValueError(f"norm_stats[{unnorm_key!r}].action.{name} has {values.size} values, "
+                             f"expected {ACTION_DIM}")
         if not np.isfinite(values).all():
             raise ValueError(f"norm_stats[{unnorm_key!r}].action.{name} is not finite: {values.tolist()}")
     return result

@@ -19,7 +19,8 @@ def check_frame_sizes(episodes: list[EpisodeRef]) -> tuple[int, ...]:
     for episode in episodes:
         first.setdefault(tuple(episode.video.shape[1:]), episode)
     if len(first) > 1:
-        examples = "; ".join(f"{'x'.join(map(str, shape))} in {e.shard} (episode {e.key})" for shape, e in first.items())
+        examples = "; ".join(f"{'x'.join(map(str, shape))} in {e.shard} (episode {e.key})"
+                             for shape, e in first.items())
         raise ShardError(f"episodes of mixed frame sizes: {examples}; use shards of one image size (convert_hdf5.py "
                          "and collect_rollouts.py resize explicitly)")
     return next(iter(first), ())
