@@ -71,7 +71,7 @@ def main() -> None:
     from wmpo.policy import load_policy
     from wmpo.policy.tiny import write_tiny_checkpoint
     from wmpo.tasks import get_task
-    from wmpo.trainer import load_trainer_config
+    from wmpo.trainer_config import load_trainer_config
 
     args = parse_config(Config, doc=__doc__)
     cfg = load_trainer_config(args.config, args.overrides)

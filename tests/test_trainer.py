@@ -6,7 +6,8 @@ import torch
 
 from wmpo.rl.grpo import policy_loss, valid_token_mask
 from wmpo.rl.update import UpdateConfig, slice_inputs, update_policy
-from wmpo.trainer import Trainer, TrainerConfig, load_trainer_config, rollout_calls
+from wmpo.trainer import Trainer, rollout_calls
+from wmpo.trainer_config import TrainerConfig, load_trainer_config
 
 
 def quickstart_config(tmp_path, **overrides) -> TrainerConfig:

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from opensora.training.settings import SettingError
-from wmpo.trainer import load_trainer_config
+from wmpo.trainer_config import load_trainer_config
 from wmpo.trainer_settings import check_trainer_settings
 
 

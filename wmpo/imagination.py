@@ -7,12 +7,16 @@ code kept generating to the horizon and only then scored the video); finished tr
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
 
 from opensora.world_model import WorldModel
+from wmpo.reward.model import build_reward_model, load_reward_model
 from wmpo.reward.scoring import IncrementalScorer
+
+log = logging.getLogger("wmpo")
 
 
 @dataclass
@@ -86,3 +90,20 @@ class ImaginedEnv:
         self.done = horizon | (success & self.stop_on_success)
         finish = torch.tensor([d.finish_step for d in self.scorer.decisions()], dtype=torch.long)
         return ImaginedStep(frames, self.done.clone(), success, finish)
+
+
+def build_imagined_env(cfg, task, device: torch.device) -> ImaginedEnv:
+    """World model, VAE and reward model of a TrainerConfig, on ``device`` (world model and VAE in bf16 on CUDA
+    with ``bf16``, as the released rollouts ran)."""
+    icfg = cfg.imagination
+    dtype = torch.bfloat16 if device.type == "cuda" and cfg.bf16 else torch.float32
+    wm = WorldModel.build(icfg.world_model, device=device, dtype=dtype)
+    if icfg.reward_model_path:
+        reward = load_reward_model(icfg.reward_model_path, icfg.reward_preset)
+    else:
+        log.warning("no reward_model_path: using a randomly initialized reward model")
+        reward = build_reward_model(icfg.reward_preset)
+    threshold = icfg.rm_threshold if icfg.rm_threshold is not None else task.rm_threshold
+    max_steps = icfg.max_steps or task.max_steps
+    return ImaginedEnv(wm, reward.to(device), threshold, max_steps, icfg.min_steps, icfg.stop_on_success,
+                       count_last_window=icfg.count_last_window)

@@ -13,7 +13,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from opensora.errors import reports_errors
-from wmpo.trainer import Trainer, TrainerConfig
+from wmpo.trainer import Trainer
+from wmpo.trainer_config import TrainerConfig
 
 # The YAML files list this schema first in their defaults, so every TrainerConfig field can be overridden from the
 # command line (e.g. num_workers=8) and a mistyped key or value fails before anything starts.

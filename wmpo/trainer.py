@@ -12,155 +12,27 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from opensora.world_model import WorldModel, WorldModelSpec
 from opensora.training.checkpointing import require_complete
 from opensora.training.interrupts import Interrupted, StopOnSignal
 from wmpo.checkpoint import checkpoint_path, latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
 from wmpo.data.frames import resize_frames
-from wmpo.imagination import ImaginedEnv
 from wmpo.logging import MetricLogger, write_video
-from wmpo.reward.model import build_reward_model, load_reward_model
 from wmpo.rl.group_buffer import GroupBuffer
 from wmpo.rl.grpo import grpo_advantages, informative_groups, token_level_rewards
-from wmpo.rl.update import UpdateConfig
 from wmpo.rollout import Trajectories, concat_trajectories
 from wmpo.workers.backends import LocalBackend, RayBackend
 from wmpo.tasks import get_task
 from wmpo.threads import cpu_threads
+from wmpo.trainer_config import TrainerConfig
 from wmpo.trainer_settings import check_trainer_settings
 
 log = logging.getLogger("wmpo")
-
-
-@dataclass
-class ImaginationConfig:
-    enable: bool = True
-    """False: the GRPO-in-simulator baseline (rollouts in the real simulator, no world or reward model)."""
-    world_model: WorldModelSpec = field(default_factory=WorldModelSpec)
-    """World-model weights and sampler."""
-    reward_model_path: str | None = None
-    """videomae_<task>.pth; None = a randomly initialized classifier (smoke tests only)."""
-    reward_preset: str = "base"
-    """Reward-model size."""
-    rm_threshold: float | None = None
-    """Success threshold; None = the task's released value."""
-    image_size: int = 256
-    """Frame size of imagination (first frames are resized to it)."""
-    max_steps: int | None = None
-    """Imagined horizon in actions; None = the task's max_steps."""
-    min_steps: int = 100
-    """No success window may end before min_steps + 8 frames."""
-    stop_on_success: bool = True
-    """Stop generating a trajectory at its first success window (False: the released full-horizon behaviour)."""
-    count_last_window: bool = False
-    """Let a success window ending at the horizon's last frame count (the released rule ignores it)."""
-    jpeg_resize: bool = True
-    """Pass every frame the policy sees in imagination through a JPEG round trip and the lanczos3 resize to its input
-    size, as the released rollout does (the policies were trained on such frames); real rollouts never do."""
-
-
-@dataclass
-class EvalConfig:
-    states: int = 128
-    """Evaluation initial states (the first N of the set)."""
-    workers: int = 8
-    """Parallel simulator processes."""
-    backend: str = "auto"
-    """Simulation backend (auto, builtin, mimicgen)."""
-    videos: int = 4
-    """Episodes per evaluation saved as mp4."""
-    initial_states: str | None = None
-    """Initial-state folder to evaluate on (held-out states); None = the training states."""
-
-
-@dataclass
-class TrainerConfig:
-    task: str = "square"
-    """Task name (coffee, square, stack_three, three_piece_assembly)."""
-    policy_path: str = "checkpoint_files/SFT_models/square"
-    """Policy checkpoint directory to start from."""
-    initial_states: str = "data_files/initial_states/square"
-    """Initial-state folder (states + first frames) from scripts/make_initial_states.py."""
-    output: str = "outputs/wmpo/run"
-    """Run directory."""
-    seed: int = 0
-    """Seed of the state order and of every rollout."""
-    iterations: int = 100
-    """Policy updates."""
-    train_batch_size: int = 64
-    """Groups (initial states) per update."""
-    n_samples: int = 8
-    """Imagined trajectories per initial state."""
-    accuracy_lower_bound: float = 0.1
-    """Groups with a lower success rate are dropped."""
-    accuracy_upper_bound: float = 0.9
-    """Groups with a higher success rate are dropped."""
-    max_generation_rounds: int = 8
-    """Rounds of generation per iteration before updating with the groups found so far."""
-    rollout_batch_size: int = 16
-    """Initial states imagined together (each with n_samples trajectories); raised to num_workers when smaller."""
-    temperature: float = 1.6
-    """Sampling temperature of imagined rollouts (and of the log-probs)."""
-    lr: float = 5e-6
-    """AdamW learning rate (used from the first update on)."""
-    weight_decay: float = 0.01
-    """AdamW weight decay."""
-    update: UpdateConfig = field(default_factory=UpdateConfig)
-    """GRPO update settings."""
-    imagination: ImaginationConfig = field(default_factory=ImaginationConfig)
-    """Imagined environment."""
-    evaluation: EvalConfig = field(default_factory=EvalConfig)
-    """Real-simulator evaluation."""
-    test_freq: int = 4
-    """Iterations between real evaluations (0 = never; also run after the last iteration)."""
-    save_freq: int = 1
-    """Iterations between checkpoints (the last iteration is always saved)."""
-    keep_last: int = 3
-    """Checkpoints kept on disk."""
-    resume: str = "auto"
-    """auto (latest checkpoint in output), none, or a checkpoint directory."""
-    device: str = "auto"
-    """cpu, cuda, or auto."""
-    bf16: bool = True
-    """On CUDA: bf16 autocast for the policy, bf16 world model and VAE."""
-    video_groups: int = 1
-    """Imagined groups saved as mp4 per iteration."""
-    tensorboard: bool = False
-    """Write TensorBoard event files."""
-    wandb_project: str | None = None
-    """Log to this Weights & Biases project (needs WANDB_API_KEY in the environment)."""
-    num_workers: int = 0
-    """Ray policy workers (FSDP2 data parallel; one GPU each with CUDA); 0 keeps everything in this process."""
-    cpus_per_worker: float = 1.0
-    """CPUs reserved per Ray worker."""
-    offload_optimizer: bool = False
-    """Keep AdamW states in CPU memory outside the update (frees accelerator memory for rollouts)."""
-    val_only: bool = False
-    """Only evaluate the policy (the resumed checkpoint's, else policy_path's) in the real simulator and stop."""
-    create_missing_assets: bool = False
-    """Quickstart: write a tiny random policy and sample initial states when their paths do not exist yet."""
-
-
-def load_trainer_config(path: str | Path, overrides: list[str] = ()) -> TrainerConfig:
-    """A Hydra config file of ``configs/`` plus ``key=value`` overrides, without Hydra (scripts and tests)."""
-    from omegaconf import OmegaConf
-
-    raw = OmegaConf.load(path)
-    for key in ("hydra", "defaults"):
-        raw.pop(key, None)
-    merged = OmegaConf.merge(OmegaConf.structured(TrainerConfig), raw, OmegaConf.from_dotlist(list(overrides)))
-    return OmegaConf.to_object(merged)
-
-
-def needs_imagination(cfg: TrainerConfig) -> bool:
-    """Whether policy workers must hold a world model and a reward model."""
-    return cfg.imagination.enable and not cfg.val_only
 
 
 def rollout_calls(cfg: TrainerConfig) -> list[int]:
@@ -202,23 +74,6 @@ def absolute_paths(cfg: TrainerConfig) -> TrainerConfig:
         if getattr(owner, name):
             setattr(owner, name, str(Path(getattr(owner, name)).resolve()))
     return cfg
-
-
-def build_imagined_env(cfg: TrainerConfig, task, device: torch.device) -> ImaginedEnv:
-    """World model, VAE and reward model of the configuration, on ``device`` (world model and VAE in bf16 on CUDA
-    with ``bf16``, as the released rollouts ran)."""
-    icfg = cfg.imagination
-    dtype = torch.bfloat16 if device.type == "cuda" and cfg.bf16 else torch.float32
-    wm = WorldModel.build(icfg.world_model, device=device, dtype=dtype)
-    if icfg.reward_model_path:
-        reward = load_reward_model(icfg.reward_model_path, icfg.reward_preset)
-    else:
-        log.warning("no reward_model_path: using a randomly initialized reward model")
-        reward = build_reward_model(icfg.reward_preset)
-    threshold = icfg.rm_threshold if icfg.rm_threshold is not None else task.rm_threshold
-    max_steps = icfg.max_steps or task.max_steps
-    return ImaginedEnv(wm, reward.to(device), threshold, max_steps, icfg.min_steps, icfg.stop_on_success,
-                       count_last_window=icfg.count_last_window)
 
 
 def create_missing_assets(cfg: TrainerConfig, task) -> None:

@@ -142,7 +142,8 @@ def test_settings_are_checked_before_any_work(shards, tmp_path):
 
 @pytest.mark.sim
 def test_the_trainer_runs_from_an_sft_policy(shards, tmp_path):
-    from wmpo.trainer import Trainer, load_trainer_config
+    from wmpo.trainer import Trainer
+    from wmpo.trainer_config import load_trainer_config
 
     train(_config(shards, tmp_path / "sft", steps=2, preset="tiny", unnorm_key=KEY))
     overrides = {"output": tmp_path / "run", "policy_path": tmp_path / "sft" / "policy",

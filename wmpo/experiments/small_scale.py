@@ -274,7 +274,7 @@ class Experiment:
             raise RuntimeError(f"{name} failed (exit {code}); see {logfile}")
 
     def _trainer_config(self, output: Path, overrides: dict):
-        from wmpo.trainer import load_trainer_config
+        from wmpo.trainer_config import load_trainer_config
 
         cfg = self.cfg
         settings = {"task": self.task.name, "seed": cfg.seed, "policy_path": self.path("sft", "policy"),
@@ -373,7 +373,7 @@ class Experiment:
         import torch
 
         from wmpo.experiments.fidelity import agreement, imagine_greedy
-        from wmpo.trainer import build_imagined_env
+        from wmpo.imagination import build_imagined_env
 
         trainer_cfg = self._trainer_config(self.path("fidelity"), {
             "imagination.world_model.model_path": self.world_model_weights(),

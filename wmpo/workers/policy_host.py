@@ -8,9 +8,11 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
+from wmpo.imagination import build_imagined_env
 from wmpo.policy.policy import VLAPolicy
 from wmpo.rollout import Trajectories, imagine_groups
 from wmpo.sim_rollout import SampledChunk, sample_chunk
+from wmpo.trainer_config import needs_imagination
 from wmpo.workers.offload import move_optimizer_state, optimizer_on
 
 
@@ -18,8 +20,6 @@ class PolicyHost:
     """The policy with its AdamW optimizer and, when the run imagines, a world model and a reward model."""
 
     def __init__(self, cfg, task, policy: VLAPolicy, device: torch.device) -> None:
-        from wmpo.trainer import build_imagined_env, needs_imagination
-
         self.cfg, self.task, self.policy, self.device = cfg, task, policy, device
         params = [p for p in policy.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)

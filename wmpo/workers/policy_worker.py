@@ -15,12 +15,11 @@ from wmpo.distributed.worker_group import DistributedWorker
 from wmpo.policy.modeling import ACTION_CHUNK, ACTION_DIM, NUM_ACTION_TOKENS
 from wmpo.rollout import Trajectories
 from wmpo.sim_rollout import SampledChunk
+from wmpo.trainer_config import TrainerConfig
 
 
 class PolicyWorker(DistributedWorker):
     def __init__(self, rank: int, world_size: int, use_gpu: bool, config: dict):
-        from wmpo.trainer import TrainerConfig
-
         super().__init__(rank, world_size, use_gpu)
         logging.basicConfig(level=logging.INFO, format=f"[worker {rank}] %(levelname)s %(message)s")
         self.cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainerConfig), config))
