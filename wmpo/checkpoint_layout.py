@@ -63,6 +63,8 @@ def check_policy(path: Path) -> Component:
     from wmpo.policy.configuration import OpenVLAConfig
     from wmpo.policy.modeling import OpenVLAForActionPrediction
 
+    if not (path / "config.json").is_file():
+        return Component("policy", path, error="config.json is missing (the folder holds policy weights only)")
     config = OpenVLAConfig.from_pretrained(path)
     with torch.device("meta"):
         model = OpenVLAForActionPrediction(config)
@@ -180,8 +182,6 @@ def discover(root: Path) -> list[tuple[str, Path]]:
 def check(kind: str, path: Path, world_model_preset: str = "XL/2", reward_preset: str = "base") -> Component:
     try:
         if kind == "policy":
-            if not (path / "config.json").is_file():
-                return Component(kind, path, error="config.json is missing (the folder holds policy weights only)")
             return check_policy(path)
         if kind == "world_model":
             return check_world_model(path, world_model_preset)

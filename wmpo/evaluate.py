@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opensora.errors import reports_errors
+from opensora.training.settings import SettingError
 from wmpo.cli import parse_config
 from wmpo.evaluation import evaluate_policy, load_policy_and_states
+from wmpo.policy.checkpoint import policy_folder_problem
 from wmpo.tasks import get_task
 
 
@@ -40,17 +42,15 @@ class Config:
 
 def check_paths(cfg: Config, task: str) -> None:
     """Fail in one line naming the missing folder and how to get it, before anything is loaded."""
-    fetch = f"python download_hf.py --tasks {task} --what wmpo --budget 128"
-    if not Path(cfg.policy_path).is_dir():
-        raise SystemExit(f"error: policy_path={cfg.policy_path}: no such folder (the released policy: {fetch}; or "
-                         "pass a policy folder)")
-    if not (Path(cfg.policy_path) / "config.json").is_file():
-        raise SystemExit(f"error: policy_path={cfg.policy_path}: no config.json there (not a policy folder; a trainer "
-                         "checkpoint's policy is its actor/ subfolder)")
+    problem = policy_folder_problem(cfg.policy_path)
+    if problem:
+        fetch = f"the released policy: python download_hf.py --tasks {task} --what wmpo --budget 128"
+        hint = fetch if problem == "no such folder" else "a trainer checkpoint's policy is its actor/ subfolder"
+        raise SettingError(f"policy_path={cfg.policy_path}: {problem} ({hint})")
     states = Path(cfg.initial_states or f"data_files/initial_states/{task}")
     if not states.is_dir():
-        raise SystemExit(f"error: initial_states={states}: no such folder (make one with "
-                         f"scripts/make_initial_states.py task={task} n=128 seed=0)")
+        raise SettingError(f"initial_states={states}: no such folder (make one with "
+                           f"scripts/make_initial_states.py task={task} n=128 seed=0)")
 
 
 @reports_errors

@@ -249,7 +249,7 @@ class Trainer:
         if self.device.type == "cuda" and isinstance(self.backend, LocalBackend):
             metrics["perf/peak_memory_gib"] = torch.cuda.max_memory_allocated(self.device) / 1024**3
         self.logger.write(self.iteration, metrics)
-        if self.iteration % cfg.save_freq == 0 or last:
+        if self._saves_now():
             self.save()
         return metrics
 
@@ -257,10 +257,12 @@ class Trainer:
         trainer_state = {"buffer": self.buffer.state_dict(), "next_group": self.next_group}
         return save_checkpoint(self.output, self.iteration, self.backend.save, trainer_state, self.cfg.keep_last)
 
+    def _saves_now(self) -> bool:
+        """Whether ``step`` checkpoints the iteration it just finished."""
+        return self.iteration % self.cfg.save_freq == 0 or self.iteration == self.cfg.iterations
+
     def _stop(self, signal_name: str) -> None:
-        saved = latest_checkpoint(self.output)
-        if saved != checkpoint_path(self.output, self.iteration):
-            saved = self.save()
+        saved = checkpoint_path(self.output, self.iteration) if self._saves_now() else self.save()
         raise Interrupted(f"stopped by {signal_name} after iteration {self.iteration}; checkpoint {saved}; rerun the "
                           "same command to continue")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from opensora.training.checkpointing import incompleteness
 from opensora.training.settings import SettingError, check_settings
+from wmpo.policy.checkpoint import policy_folder_problem
 
 log = logging.getLogger("wmpo")
 
@@ -73,7 +74,7 @@ def _check_paths(cfg) -> None:
     icfg = cfg.imagination
     required = [("evaluation.initial_states", cfg.evaluation.initial_states)]
     if not cfg.create_missing_assets:
-        required += [("policy_path", cfg.policy_path), ("initial_states", cfg.initial_states)]
+        required += [("initial_states", cfg.initial_states)]
     if cfg.imagination.enable and not cfg.val_only:
         required += [("imagination.reward_model_path", icfg.reward_model_path),
                      ("imagination.world_model.model_path", icfg.world_model.model_path),
@@ -81,10 +82,12 @@ def _check_paths(cfg) -> None:
     for key, path in required:
         if path and not Path(path).exists():
             raise SettingError(f"{key}={path}: no such file or folder")
-    if cfg.policy_path and Path(cfg.policy_path).is_dir() and not (Path(cfg.policy_path) / "config.json").is_file():
-        raise SettingError(f"policy_path={cfg.policy_path}: no config.json there (not a policy checkpoint folder)")
+    # The quickstart writes a missing policy; a folder that exists must be one.
+    problem = policy_folder_problem(cfg.policy_path)
+    if problem and (Path(cfg.policy_path).exists() or not cfg.create_missing_assets):
+        raise SettingError(f"policy_path={cfg.policy_path}: {problem}")
     if cfg.resume not in ("auto", "none"):
-        problem = "no such folder" if not Path(cfg.resume).is_dir() else incompleteness(Path(cfg.resume))
+        problem = incompleteness(cfg.resume)
         if problem:
             raise SettingError(f"resume={cfg.resume}: not a complete trainer checkpoint ({problem}); use auto, none "
                                "or a checkpoints/iteration_NNNNNN folder")

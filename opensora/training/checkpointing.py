@@ -43,9 +43,12 @@ def write_manifest(folder: Path) -> None:
     (folder / MANIFEST).write_text(json.dumps({"files": files}, indent=1) + "\n")
 
 
-def incompleteness(folder: Path) -> str | None:
+def incompleteness(folder: str | Path) -> str | None:
     """Why ``folder`` is not a complete checkpoint, or None. Checkpoints written before manifests existed are
     accepted on their state.json alone."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return "no such folder"
     if not (folder / "state.json").is_file():
         return "no state.json"
     manifest = folder / MANIFEST
@@ -65,11 +68,10 @@ def incompleteness(folder: Path) -> str | None:
 
 
 def require_complete(folder: str | Path) -> Path:
-    folder = Path(folder)
-    problem = "no such folder" if not folder.is_dir() else incompleteness(folder)
+    problem = incompleteness(folder)
     if problem:
         raise FileNotFoundError(f"{folder}: not a complete checkpoint ({problem})")
-    return folder
+    return Path(folder)
 
 
 def newest_complete(root: Path, prefix: str) -> Path | None:

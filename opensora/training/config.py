@@ -131,7 +131,7 @@ def check_train_settings(c: TrainConfig) -> None:
         (0.0 <= c.optim.ema_decay <= 1.0, "optim.ema_decay", c.optim.ema_decay, "in [0, 1]"),
     ])
     if c.resume not in ("auto", "none"):
-        problem = "no such folder" if not Path(c.resume).is_dir() else incompleteness(Path(c.resume))
+        problem = incompleteness(c.resume)
         if problem:
             raise SettingError(f"resume={c.resume}: not a complete training checkpoint ({problem}); use auto, none "
                                "or a checkpoints/step_NNNNNNN folder")

@@ -30,6 +30,16 @@ class CheckpointMismatchError(UserError, RuntimeError):
     """A checkpoint's tensors do not match the model's parameters."""
 
 
+def policy_folder_problem(path: str | Path) -> str | None:
+    """Why ``path`` is not a policy checkpoint folder, or None."""
+    path = Path(path)
+    if not path.is_dir():
+        return "no such folder"
+    if not (path / "config.json").is_file():
+        return "no config.json there (not a policy checkpoint folder)"
+    return None
+
+
 def _shard_files(path: Path) -> dict[str, list[str]]:
     """Shard file → names of the tensors it holds."""
     index = path / INDEX_FILE

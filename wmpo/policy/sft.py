@@ -29,11 +29,12 @@ from torch import nn
 from tqdm import tqdm
 
 from opensora.datasets.shards import index_episodes
-from opensora.training.checkpointing import newest_complete, write_atomically
+from opensora.training.checkpointing import incompleteness, newest_complete, write_atomically
 from opensora.training.distributed import setup_distributed
 from opensora.training.settings import SettingError, check_settings
 from wmpo.data.statistics import action_statistics
 from wmpo.policy.action_tokenizer import ActionTokenizer, action_stats, normalize_actions, unnormalize_actions
+from wmpo.policy.checkpoint import policy_folder_problem
 from wmpo.policy.modeling import NUM_ACTION_TOKENS
 from wmpo.policy.processing import PromptTokenizer, center_crop_resize, normalize_two_copies, random_crop_resize
 from wmpo.policy.sft_data import StepExamples
@@ -108,10 +109,10 @@ def validate_config(cfg: SFTConfig) -> None:
         (cfg.val_every >= 0, "val_every", "≥ 0"), (cfg.lora_rank >= 0, "lora_rank", "≥ 0"),
         (bool(cfg.shards), "shards", "non-empty"), (cfg.decay in ("constant", "cosine"), "decay", "constant or cosine"),
     ])
-    if cfg.init_from is not None and not (Path(cfg.init_from) / "config.json").is_file():
-        raise SettingError(f"init_from={cfg.init_from}: no policy config.json there")
-    if cfg.resume not in ("auto", "none") and not (Path(cfg.resume) / "state.json").is_file():
-        raise SettingError(f"resume={cfg.resume}: not a complete SFT checkpoint (no state.json)")
+    if cfg.init_from is not None and (problem := policy_folder_problem(cfg.init_from)):
+        raise SettingError(f"init_from={cfg.init_from}: {problem}")
+    if cfg.resume not in ("auto", "none") and (problem := incompleteness(cfg.resume)):
+        raise SettingError(f"resume={cfg.resume}: not a complete SFT checkpoint ({problem})")
 
 
 def action_slots(actions: np.ndarray, stats: dict, tokenizer: ActionTokenizer) -> torch.Tensor:
