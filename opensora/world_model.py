@@ -22,9 +22,10 @@ class WorldModelSpec:
     model_path: str | None = None
     """Weights: ema.pt, a .safetensors file or a sharded directory; None = random initialization."""
     vae_preset: str = "sdxl"
-    """VAE when vae_path is None: sdxl or tiny (random KL autoencoders) or pixel (exact pixel shuffle)."""
+    """sdxl or tiny (KL autoencoders, random when vae_path is None), pixel (exact pixel shuffle) or linear-patch
+    (the fitted block autoencoder in vae_path)."""
     vae_path: str | None = None
-    """diffusers VAE folder; None = random initialization of vae_preset."""
+    """diffusers VAE folder (linear-patch: the fitted autoencoder's folder); None = random vae_preset."""
     num_sampling_steps: int = 30
     """Euler steps per generated chunk."""
     context_frames: int = 4

@@ -92,6 +92,18 @@ PRESETS: dict[str, STDiT3Config] = {
         model_max_length=8,
         vae_downsample=4,
     ),
+    # Over the fitted 8x8-block linear autoencoder (32 channels: fewer lose the colour of small objects): 64 tokens
+    # per 64x64 frame leave room for a wider, deeper transformer at the tiny-pixel model's cost per step.
+    "small-patch": STDiT3Config(
+        depth=4,
+        hidden_size=128,
+        num_heads=4,
+        patch_size=(1, 1, 1),
+        in_channels=32,
+        caption_channels=32,
+        model_max_length=8,
+        vae_downsample=8,
+    ),
 }
 
 

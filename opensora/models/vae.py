@@ -13,6 +13,8 @@ import torch
 from diffusers import AutoencoderKL
 from torch import nn
 
+from opensora.models.patch_autoencoder import LinearPatchVAE, PatchAutoencoderError
+
 SDXL_SCALING_FACTOR = 0.13025
 
 SDXL_VAE_CONFIG = {
@@ -154,7 +156,13 @@ class PixelShuffleVAE(nn.Module):
 
 
 def build_vae(preset: str, path: str | Path | None = None, micro_batch_size: int = 64) -> nn.Module:
-    """A VAE folder when ``path`` is given, else a randomly initialized ``sdxl``/``tiny`` preset or ``pixel``."""
+    """``linear-patch``: the fitted autoencoder in folder ``path``. Otherwise a diffusers VAE folder when ``path`` is
+    given, else a randomly initialized ``sdxl``/``tiny`` preset or ``pixel``."""
+    if preset == "linear-patch":
+        if not path:
+            raise PatchAutoencoderError("vae_preset=linear-patch needs vae_path: the folder written by "
+                                        "scripts/fit_patch_autoencoder.py")
+        return LinearPatchVAE.load(path)
     if path:
         return FrameVAE.from_pretrained(path, micro_batch_size)
     if preset == "pixel":

@@ -32,13 +32,13 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     preset: str = "XL/2"
-    """STDiT3 preset (XL/2, tiny)."""
+    """STDiT3 preset (XL/2, tiny, tiny-pixel, small-patch)."""
     init_from: str | None = None
     """Weights to start from (ema.pt, .safetensors or sharded directory); None = random initialization."""
     vae_preset: str = "sdxl"
-    """VAE preset when vae_path is unset."""
+    """sdxl, tiny (random when vae_path is unset), pixel or linear-patch (the fitted autoencoder in vae_path)."""
     vae_path: str | None = None
-    """diffusers VAE folder (checkpoint_files/world_models/vae)."""
+    """diffusers VAE folder (checkpoint_files/world_models/vae), or the linear-patch autoencoder's folder."""
     vae_micro_batch: int = 64
     """Frames per VAE call."""
 

@@ -7,8 +7,8 @@ Stages (each skipped when a rerun finds it complete; the long ones also resume i
   demos         scripted-expert demonstrations (the successful ones are kept)
   sft           a deliberately weak base policy: few demonstrations, few steps
   budget        P real trajectories of the base policy at the rollout temperature
-  world_model   the world model, trained from scratch on the budget and the demonstrations; open-loop replay of the
-                held-out budget episodes
+  world_model   the linear patch autoencoder fitted to the budget's and the demonstrations' frames, then the world
+                model trained from scratch on them; open-loop replay of the held-out budget episodes
   reward_model  the success classifier, trained on the budget and the demonstrations; threshold chosen on held-out
                 budget episodes
   wmpo          WMPO from the base policy in the learned world model (real evaluations on held-out states)
@@ -215,10 +215,15 @@ class Experiment:
 
         cfg = self.cfg
         # The held-out budget episodes stay unseen by both learned models: they measure them.
-        overrides = [f"data.shards=[{self.path('budget', 'main')},{self.path('demos')}]",
+        shards = [self.path("budget", "main"), self.path("demos")]
+        overrides = [f"data.shards=[{','.join(map(str, shards))}]",
                      f"data.stats={self.path('sft', 'policy', 'dataset_statistics.json')}",
-                     f"output={self.path('world_model')}", f"max_steps={cfg.wm_steps}", f"seed={cfg.seed}"]
+                     f"output={self.path('world_model')}", f"max_steps={cfg.wm_steps}", f"seed={cfg.seed}",
+                     f"model.vae_path={self.autoencoder_path()}"]
         wm_cfg = load_config(ROOT / "configs" / "world_model" / "small_scale.yaml", overrides)
+        fit = self._fit_autoencoder(shards, wm_cfg.model.preset)
+        log.info("linear patch autoencoder: %d frames, %.4f of the variance kept", fit["frames"],
+                 fit["explained_variance"])
         metrics = train(wm_cfg)
         replay = self._replay(wm_cfg.val_sampling_steps)
         (self.path("world_model", "open_loop.json")).write_text(json.dumps(replay, indent=2) + "\n")
@@ -230,6 +235,22 @@ class Experiment:
                         replay["copy_first_psnr"])
         return {**{k: v for k, v in metrics.items() if k in ("loss", "val/psnr", "val/psnr_copy")},
                 "open_loop_psnr": replay["psnr"], "open_loop_copy_first_psnr": replay["copy_first_psnr"]}
+
+    def autoencoder_path(self) -> Path:
+        return self.path("world_model", "autoencoder")
+
+    def _fit_autoencoder(self, shards: list[Path], model_preset: str) -> dict:
+        from opensora.datasets.shards import index_episodes
+        from opensora.models.patch_autoencoder import LinearPatchVAE
+        from opensora.models.stdit3 import preset
+
+        arch = preset(model_preset)
+        refs = index_episodes([str(s) for s in shards])
+        # Every second frame: consecutive frames are nearly equal and add little to the covariance.
+        vae, summary = LinearPatchVAE.fit((ref.video.open()[: ref.finish_step + 1: 2] for ref in refs),
+                                          arch.vae_downsample, arch.in_channels)
+        vae.save(self.autoencoder_path(), **summary)
+        return summary
 
     def _replay(self, sampling_steps: int) -> dict:
         import torch
@@ -282,7 +303,8 @@ class Experiment:
                     "evaluation.initial_states": self.path("states", "eval"), "train_batch_size": cfg.groups,
                     "rollout_batch_size": cfg.groups, "n_samples": cfg.n_samples, "temperature": cfg.temperature,
                     "update.temperature": cfg.temperature, "lr": cfg.lr, "evaluation.states": cfg.curve_episodes,
-                    "evaluation.workers": cfg.workers, **overrides}
+                    "evaluation.workers": cfg.workers,
+                    "imagination.world_model.vae_path": self.autoencoder_path(), **overrides}
         return load_trainer_config(ROOT / "configs" / "small_scale.yaml", [f"{k}={v}" for k, v in settings.items()])
 
     def stage_wmpo(self) -> dict:
