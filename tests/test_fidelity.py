@@ -5,7 +5,7 @@ import torch
 from opensora.datasets.shards import Episode, index_episodes, write_shards
 from opensora.models.vae import PixelShuffleVAE, frames_to_video, video_to_frames
 from opensora.world_model import WorldModelSpec
-from wmpo.experiments.fidelity import replay_open_loop
+from wmpo.experiments.fidelity import replay_open_loop, replay_outcomes
 
 Q01, Q99 = np.zeros(7, np.float32), np.full(7, 2.0, np.float32)  # normalized = raw − 1
 
@@ -67,3 +67,35 @@ def test_open_loop_replay_of_a_world_model_that_copies_its_context_equals_the_co
     assert result["psnr_per_chunk"] == pytest.approx(result["copy_first_psnr_per_chunk"])
     assert result["psnr"] == pytest.approx(result["copy_first_psnr"])
     assert result["psnr_per_chunk"][0] > result["psnr_per_chunk"][-1]  # the frames drift further from frame 0
+
+
+class ThresholdEnv:
+    """Imagined-environment API whose "reward model" accepts once an action's raw dimension 0 reaches ``at``."""
+
+    def __init__(self, at: float) -> None:
+        self.wm = ScriptedWorldModel("copy")
+        self.at, self.steps = at, 0
+
+    def reset(self, first_frames, seeds):
+        self.reached = False
+
+    def step(self, normalized_actions):
+        self.steps += 1
+        self.reached |= bool((normalized_actions[0, :, 0] + 1 >= self.at).any())
+        flag = torch.tensor([self.reached])
+        return type("Step", (), {"done": flag, "success": flag})()
+
+
+def test_replay_outcomes_judge_each_episodes_own_actions_against_its_real_outcome(tmp_path):
+    long, short, tiny = ramp_episode("long", 24), ramp_episode("short", 16), ramp_episode("tiny", 5)
+    long.meta["complete"] = True
+    write_shards([long, short, tiny], tmp_path)
+    env = ThresholdEnv(at=12)
+    result = replay_outcomes(env, index_episodes([str(tmp_path)]), Q01, Q99, seed=0)
+    # Both replays reach action 12 in their second chunk and stop there; the real outcomes differ.
+    assert env.steps == 4
+    assert result["states"] == 2 and result["imagined_success_rate"] == 1.0 and result["real_success_rate"] == 0.5
+    assert result["confusion"]["imagined_success_real_failure"] == 1 and result["agreement"] == 0.5
+    env = ThresholdEnv(at=20)  # only the long episode's actions get there
+    result = replay_outcomes(env, index_episodes([str(tmp_path)]), Q01, Q99, seed=0)
+    assert result["agreement"] == 1.0 and env.steps == 3 + 2

@@ -39,6 +39,7 @@ def test_reduced_pipeline_leaves_every_artefact(tmp_path):
     assert results["arms"]["grpo_sim"]["real_trajectories_used"] == 8
     assert results["arms"]["wmpo"]["real_trajectories_used"] == 8
     assert results["world_model_agreement"]["states"] == 4
+    assert results["world_model_replay_outcomes"]["states"] == 2  # the held-out budget episodes
     assert [p["iteration"] for p in results["wmpo_curve"]] == [0, 1, 2]
     assert (out / "report.md").read_text().startswith("# Small-scale WMPO experiment")
     assert (out / "success.png").stat().st_size > 1000

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tests.envs.conftest import place, settle
+from wmpo.envs.builtin.lift import CAMERA, camera_quat
 from wmpo.envs.experts import make_expert
 from wmpo.envs.initial_states import state_seed
 from wmpo.tasks import get_task
@@ -36,6 +37,27 @@ def test_frames_are_64px_and_cube_pose_is_exposed(lift_env):
     state = lift_env.privileged_state()
     assert state["cube_pos"].shape == (3,) and state["cube_quat"].shape == (4,)
     assert abs(state["cube_pos"][0]) < 0.04 and abs(state["cube_pos"][1]) < 0.04  # robosuite's ±3 cm placement
+
+
+def _red_rows(frame: np.ndarray) -> np.ndarray:
+    red = (frame[..., 0] > 100) & (frame[..., 1] < 60) & (frame[..., 2] < 60)
+    return np.nonzero(red.any(axis=1))[0]
+
+
+def test_camera_quaternion_reproduces_robosuites_agentview_orientation():
+    # robosuite's table arena places agentview at 45 degrees with quat 0.653 0.271 0.271 0.653.
+    np.testing.assert_allclose(camera_quat(45.0), [0.653, 0.271, 0.271, 0.653], atol=1e-3)
+
+
+def test_workspace_camera_shows_the_cube_large_and_its_lift(lift_env):
+    _start(lift_env, 2)
+    settle(lift_env)
+    before = _red_rows(lift_env.render())
+    assert TASK.camera == CAMERA and len(before) >= 6 > len(_red_rows(lift_env.render("agentview")))
+    cube = lift_env.privileged_state()["cube_pos"]
+    place(lift_env, lift_env.env.cube, np.r_[cube[:2], cube[2] + 0.04])
+    after = _red_rows(lift_env.render())
+    assert before.mean() - after.mean() >= 5  # rows are top-down: the raised cube is at least 5 px higher
 
 
 def test_success_only_when_the_cube_is_raised(lift_env):

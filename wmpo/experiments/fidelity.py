@@ -34,6 +34,33 @@ def imagine_greedy(policy: VLAPolicy, env: ImaginedEnv, first_frames: torch.Tens
     return np.concatenate(outcomes)
 
 
+@torch.no_grad()
+def replay_outcomes(env: ImaginedEnv, episodes: list[EpisodeRef], q01: np.ndarray, q99: np.ndarray,
+                    seed: int) -> dict:
+    """Imagined success when the world model replays each real episode's own executed actions from its first frame
+    (the reward model judging, as in imagination), against the simulator's outcome of those same actions.
+
+    Unlike the policy agreement, the actions are fixed: a disagreement is the world model's or the reward model's.
+    """
+    imagined, real = [], []
+    for number, episode in enumerate(episodes):
+        actions = normalize_actions(np.asarray(episode.actions.open(), np.float32), q01, q99)
+        chunk = env.wm.spec.chunk
+        chunks = len(actions) // chunk
+        if chunks == 0:
+            continue
+        env.reset(torch.from_numpy(np.asarray(episode.video.open()[:1])), [seed * 100_003 + number])
+        for c in range(chunks):
+            step = env.step(torch.from_numpy(actions[c * chunk : (c + 1) * chunk])[None])
+            if bool(step.done[0]):
+                break
+        imagined.append(bool(step.success[0]))
+        real.append(bool(episode.meta["complete"]))
+    if not real:
+        raise ValueError("no episode is long enough for one chunk of replay")
+    return agreement(np.array(imagined), np.array(real))
+
+
 def agreement(imagined: np.ndarray, real: np.ndarray) -> dict:
     """Per-state agreement of imagined and real success, and the confusion counts."""
     imagined, real = np.asarray(imagined, bool), np.asarray(real, bool)

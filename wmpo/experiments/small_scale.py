@@ -10,7 +10,8 @@ Stages (each skipped when a rerun finds it complete; the long ones also resume i
   world_model   the linear patch autoencoder fitted to the budget's and the demonstrations' frames, then the world
                 model trained from scratch on them; open-loop replay of the held-out budget episodes
   reward_model  the success classifier, trained on the budget and the demonstrations; threshold chosen on held-out
-                budget episodes
+                budget episodes; the world model replays those episodes' own actions and the classifier judges them,
+                against the simulator's outcomes
   wmpo          WMPO from the base policy in the learned world model (real evaluations on held-out states)
   grpo_sim      GRPO from the base policy in the real simulator with the same P real trajectories
   evaluation    greedy real evaluation of base, WMPO and the baseline on the held-out states; world-model and
@@ -284,7 +285,33 @@ class Experiment:
                    "lr=3e-4", f"eval_every={max(1, cfg.rm_steps // 8)}", f"seed={cfg.seed}"]
         self._subprocess(command, "reward_model")
         best = json.loads(self.path("reward_model", "threshold.json").read_text())
-        return {k: best[k] for k in ("threshold", "precision", "recall", "f1")}
+        replay = self._replay_outcomes(best["threshold"])
+        self.path("reward_model", "replay_outcomes.json").write_text(json.dumps(replay, indent=2) + "\n")
+        log.info("world model + reward model replaying the %d held-out budget episodes' own actions: imagined success "
+                 "%.2f vs real %.2f, agreement %.2f", replay["states"], replay["imagined_success_rate"],
+                 replay["real_success_rate"], replay["agreement"])
+        return {**{k: best[k] for k in ("threshold", "precision", "recall", "f1")},
+                "replay_agreement": replay["agreement"], "replay_imagined_success": replay["imagined_success_rate"]}
+
+    def _imagined_env(self, threshold: float):
+        import torch
+
+        from wmpo.imagination import build_imagined_env
+
+        trainer_cfg = self._trainer_config(self.path("fidelity"), {
+            "imagination.world_model.model_path": self.world_model_weights(),
+            "imagination.reward_model_path": self.path("reward_model", "reward_model.pth"),
+            "imagination.rm_threshold": threshold, "imagination.max_steps": self.task.max_steps})
+        return build_imagined_env(trainer_cfg, self.task, torch.device("cpu")), trainer_cfg
+
+    def _replay_outcomes(self, threshold: float) -> dict:
+        from opensora.datasets.shards import index_episodes
+        from opensora.datasets.windows import load_action_bounds
+        from wmpo.experiments.fidelity import replay_outcomes
+
+        env, _ = self._imagined_env(threshold)
+        q01, q99 = load_action_bounds(self.path("sft", "policy", "dataset_statistics.json"))
+        return replay_outcomes(env, index_episodes([str(self.path("budget", "heldout"))]), q01, q99, self.cfg.seed)
 
     def _subprocess(self, command: list[str], name: str) -> None:
         logfile = self.path("logs", f"{name}.log")
@@ -371,6 +398,8 @@ class Experiment:
         results = {"arms": {arm: arm_result(outcomes[arm], real_used[arm]) for arm in arms}}
         results["world_model_agreement"] = self._agreement(states, outcomes["base"])
         results["world_model_open_loop"] = json.loads(self.path("world_model", "open_loop.json").read_text())
+        results["world_model_replay_outcomes"] = json.loads(
+            self.path("reward_model", "replay_outcomes.json").read_text())
         best = json.loads(self.path("reward_model", "threshold.json").read_text())
         results["reward_model"] = {k: best[k] for k in ("threshold", "precision", "recall", "f1")}
         results["reward_model"]["heldout_episodes"] = cfg.rm_heldout
@@ -395,14 +424,8 @@ class Experiment:
         import torch
 
         from wmpo.experiments.fidelity import agreement, imagine_greedy
-        from wmpo.imagination import build_imagined_env
 
-        trainer_cfg = self._trainer_config(self.path("fidelity"), {
-            "imagination.world_model.model_path": self.world_model_weights(),
-            "imagination.reward_model_path": self.path("reward_model", "reward_model.pth"),
-            "imagination.rm_threshold": self.records["reward_model"]["threshold"],
-            "imagination.max_steps": self.task.max_steps})
-        env = build_imagined_env(trainer_cfg, self.task, torch.device("cpu"))
+        env, trainer_cfg = self._imagined_env(self.records["reward_model"]["threshold"])
         policy = self._policy(self.path("sft", "policy"))
         count = len(real)
         imagined = imagine_greedy(policy, env, torch.from_numpy(states.frames[:count]), self.task.prompt, self.cfg.seed,
