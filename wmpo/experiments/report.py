@@ -38,12 +38,16 @@ def write_report(output: Path, results: dict, settings: dict) -> None:
     agreement = results["world_model_agreement"]
     reward = results["reward_model"]
     replay = results["world_model_open_loop"]
+    outcomes = results["world_model_replay_outcomes"]
     lines += ["", f"World model, greedy base policy on the evaluation states: imagined success "
               f"{agreement['imagined_success_rate']:.3f} vs real {agreement['real_success_rate']:.3f}, per-state "
               f"agreement {agreement['agreement']:.3f} (confusion: {json.dumps(agreement['confusion'])}).",
               f"World model, open-loop replay of {replay['episodes']} held-out budget episodes with their own actions: "
               f"PSNR {replay['psnr']:.2f} dB vs {replay['copy_first_psnr']:.2f} dB for repeating the first frame "
               f"(per chunk: {', '.join(f'{v:.1f}' for v in replay['psnr_per_chunk'])}).",
+              f"World model + reward model judging those replays: imagined success "
+              f"{outcomes['imagined_success_rate']:.3f} vs real {outcomes['real_success_rate']:.3f}, agreement "
+              f"{outcomes['agreement']:.3f} (confusion: {json.dumps(outcomes['confusion'])}).",
               f"Reward model on held-out real episodes: precision {reward['precision']:.3f}, recall "
               f"{reward['recall']:.3f} at threshold {reward['threshold']:.3f}.", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds:.0f} |" for name, seconds in results["stage_seconds"].items()]
