@@ -37,8 +37,7 @@ def main() -> None:
     refs = index_episodes(list(cfg.shards))
     if not refs:
         raise SystemExit(f"error: no episodes in shards={cfg.shards}")
-    vae, summary = LinearPatchVAE.fit((ref.video.open()[: ref.finish_step + 1: cfg.frame_stride] for ref in refs),
-                                      cfg.factor, cfg.channels)
+    vae, summary = LinearPatchVAE.fit_episodes(refs, cfg.factor, cfg.channels, cfg.frame_stride)
     vae.save(cfg.output, **summary)
     print(f"{cfg.output}: {cfg.channels} components of {cfg.factor}x{cfg.factor} blocks from {summary['frames']} "
           f"frames keep {summary['explained_variance']:.4f} of the variance")

@@ -107,6 +107,12 @@ class LinearPatchVAE(nn.Module):
         summary = {"frames": images, "explained_variance": float(kept.sum() / eigenvalues.sum())}
         return cls(mean, basis, scaling_factor, factor), summary
 
+    @classmethod
+    def fit_episodes(cls, episodes: Iterable, factor: int, channels: int,
+                     frame_stride: int = 2) -> tuple[LinearPatchVAE, dict]:
+        """Fit on every ``frame_stride``-th frame of indexed episodes (consecutive frames add little)."""
+        return cls.fit((ref.video.open()[: ref.finish_step + 1: frame_stride] for ref in episodes), factor, channels)
+
     def save(self, folder: str | Path, **extra) -> None:
         from safetensors.torch import save_file
 

@@ -43,9 +43,9 @@ def replay_outcomes(env: ImaginedEnv, episodes: list[EpisodeRef], q01: np.ndarra
     Unlike the policy agreement, the actions are fixed: a disagreement is the world model's or the reward model's.
     """
     imagined, real = [], []
+    chunk = env.wm.spec.chunk
     for number, episode in enumerate(episodes):
         actions = normalize_actions(np.asarray(episode.actions.open(), np.float32), q01, q99)
-        chunk = env.wm.spec.chunk
         chunks = len(actions) // chunk
         if chunks == 0:
             continue

@@ -247,9 +247,7 @@ class Experiment:
 
         arch = preset(model_preset)
         refs = index_episodes([str(s) for s in shards])
-        # Every second frame: consecutive frames are nearly equal and add little to the covariance.
-        vae, summary = LinearPatchVAE.fit((ref.video.open()[: ref.finish_step + 1: 2] for ref in refs),
-                                          arch.vae_downsample, arch.in_channels)
+        vae, summary = LinearPatchVAE.fit_episodes(refs, arch.vae_downsample, arch.in_channels)
         vae.save(self.autoencoder_path(), **summary)
         return summary
 
