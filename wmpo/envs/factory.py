@@ -28,6 +28,24 @@ def mimicgen_available() -> bool:
     return importlib.util.find_spec("mimicgen") is not None
 
 
+def mimicgen_problem(env_name: str) -> str | None:
+    """Why the installed MimicGen cannot build ``env_name`` (None: it registers it).
+
+    MimicGen's package import swallows errors of its environment modules, so a broken install shows only as a
+    task missing from robosuite's registry.
+    """
+    try:
+        importlib.import_module("mimicgen.envs.robosuite")
+    except Exception as exc:  # any failure inside MimicGen's own imports makes the backend unusable
+        return f"importing mimicgen.envs.robosuite failed: {type(exc).__name__}: {exc}"
+    from robosuite.environments.base import REGISTERED_ENVS
+
+    if env_name not in REGISTERED_ENVS:
+        return f"MimicGen is installed but did not register {env_name} (an incomplete install; reinstall with " \
+               f"`bash install.sh --with-mimicgen`)"
+    return None
+
+
 def resolve_backend(task: TaskSpec, backend: str) -> str:
     """Turn ``auto`` into a concrete backend and check that the backend can build ``task``."""
     from wmpo.envs.builtin import BUILTIN_ENVS
@@ -37,7 +55,12 @@ def resolve_backend(task: TaskSpec, backend: str) -> str:
     if backend == "auto":
         # MimicGen provides only the released D0 tasks; this project's own tasks exist only in the built-in backend.
         backend = "mimicgen" if mimicgen_available() and task.name in RELEASED_TASKS else "builtin"
-        log.info("simulation backend: %s (auto)", backend)
+        problem = mimicgen_problem(task.env_name) if backend == "mimicgen" else None
+        if problem is not None and task.env_name in BUILTIN_ENVS:
+            log.warning("simulation backend: builtin for %s, not mimicgen: %s", task.env_name, problem)
+            backend = "builtin"
+        else:
+            log.info("simulation backend: %s (auto)", backend)
     if backend == "mimicgen" and task.name not in RELEASED_TASKS:
         raise BackendError(f"{task.env_name} ({task.name}) is a built-in task of this project; use backend=builtin or auto")
     if backend == "mimicgen" and not mimicgen_available():
@@ -56,11 +79,11 @@ def _env_class(task: TaskSpec, backend: str):
     if backend == "builtin":
         module, _, name = BUILTIN_ENVS[task.env_name].partition(":")
         return getattr(importlib.import_module(module), name)
-    importlib.import_module("mimicgen.envs.robosuite")  # registers the *_D0 classes with robosuite
+    problem = mimicgen_problem(task.env_name)  # the import registers the *_D0 classes with robosuite
+    if problem is not None:
+        raise BackendError(f"backend=mimicgen for {task.name}: {problem}")
     from robosuite.environments.base import REGISTERED_ENVS
 
-    if task.env_name not in REGISTERED_ENVS:
-        raise BackendError(f"MimicGen is installed but did not register {task.env_name}")
     return REGISTERED_ENVS[task.env_name]
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from opensora.errors import UserError
+from wmpo.envs.object_poses import OBJECT_POSES
 from wmpo.tasks import TaskSpec
 
 
@@ -117,9 +118,10 @@ class SimEnv:
             "eef_mat": np.array(sim.data.site_xmat[robot.eef_site_id]).reshape(3, 3),
             "gripper_qpos": np.array([sim.data.qpos[i] for i in robot._ref_gripper_joint_pos_indexes]),
         }
-        if not hasattr(self.env, "privileged_state"):
-            raise NotImplementedError(f"{self.task.env_name} ({self.backend}) exposes no object poses for experts")
-        return {**out, **self.env.privileged_state()}
+        poses = OBJECT_POSES.get(self.task.env_name)
+        if poses is None:
+            raise NotImplementedError(f"{self.task.env_name} ({self.backend}) has no scripted expert's object poses")
+        return {**out, **poses(self.env)}
 
     def close(self) -> None:
         self.env.close()

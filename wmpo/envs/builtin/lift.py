@@ -56,10 +56,3 @@ class BuiltinLift(Lift):
         self.model.worldbody.append(new_element(
             "camera", name=CAMERA, mode="fixed", pos=array_to_string(CAMERA_POS),
             quat=array_to_string(camera_quat(CAMERA_PITCH_DEG)), fovy=str(CAMERA_FOVY_DEG)))
-
-    def privileged_state(self) -> dict[str, np.ndarray]:
-        """Cube pose a scripted expert may use (world frame; quaternion wxyz as MuJoCo stores it)."""
-        return {
-            "cube_pos": np.array(self.sim.data.body_xpos[self.cube_body_id]),
-            "cube_quat": np.array(self.sim.data.body_xquat[self.cube_body_id]),
-        }

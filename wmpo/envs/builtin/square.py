@@ -6,7 +6,6 @@ placement distribution for the square nut and the round nut parked off the table
 
 from __future__ import annotations
 
-import numpy as np
 from robosuite.environments.manipulation.nut_assembly import NutAssemblySquare
 from robosuite.utils.placement_samplers import SequentialCompositeSampler, UniformRandomSampler
 
@@ -43,14 +42,3 @@ class SquareD0(NutAssemblySquare):
     @property
     def square_nut(self):
         return self.nuts[self.nut_to_id["square"]]
-
-    def privileged_state(self) -> dict[str, np.ndarray]:
-        """Object poses a scripted expert may use (world frame; quaternions wxyz as MuJoCo stores them)."""
-        nut_body = self.obj_body_id[self.square_nut.name]
-        handle_site = self.sim.model.site_name2id(self.square_nut.important_sites["handle"])
-        return {
-            "nut_pos": np.array(self.sim.data.body_xpos[nut_body]),
-            "nut_quat": np.array(self.sim.data.body_xquat[nut_body]),
-            "handle_pos": np.array(self.sim.data.site_xpos[handle_site]),
-            "peg_pos": np.array(self.sim.data.body_xpos[self.peg1_body_id]),
-        }

@@ -21,6 +21,9 @@ CUBES = (
     ("cubeC", 0.02, (0, 0, 1, 1), "WoodBlue"),
 )
 A_MIN_HEIGHT = 0.04
+FULL_CAMERA = ("agentview_full", (0.753078462147161, 2.062036796036723e-08, 1.5194726087166726),
+               (0.6432409286499023, 0.293668270111084, 0.2936684489250183, 0.6432408690452576))
+"""MimicGen's whole-table camera of its D0 tasks: name, position, quaternion (wxyz)."""
 C_MIN_HEIGHT = 0.08
 
 
@@ -38,6 +41,12 @@ def _wood(texture: str) -> CustomMaterial:
 class StackThreeD0(Stack):
     """StackThree_D0: stack A on B, then C on A."""
 
+    def __init__(self, placement_initializer=None, **kwargs):
+        if placement_initializer is not None:
+            raise TypeError("StackThree_D0 (built-in) samples the D0 cube placements itself; "
+                            "it takes no placement_initializer")
+        super().__init__(**kwargs)
+
     def _load_model(self):
         # Stack._load_model builds a two-cube scene; rebuild the task with three cubes on the same table.
         super(Stack, self)._load_model()
@@ -47,6 +56,8 @@ class StackThreeD0(Stack):
             table_full_size=self.table_full_size, table_friction=self.table_friction, table_offset=self.table_offset
         )
         arena.set_origin([0, 0, 0])
+        name, pos, quat = FULL_CAMERA
+        arena.set_camera(camera_name=name, pos=list(pos), quat=list(quat))
         self.cubeA, self.cubeB, self.cubeC = (
             BoxObject(name=name, size_min=[half] * 3, size_max=[half] * 3, rgba=list(rgba), material=_wood(texture))
             for name, half, rgba, texture in CUBES
@@ -90,11 +101,3 @@ class StackThreeD0(Stack):
 
     def reward(self, action=None) -> float:
         return float(self._check_success())
-
-    def privileged_state(self) -> dict[str, np.ndarray]:
-        """Cube poses a scripted expert may use (world frame; quaternions wxyz as MuJoCo stores them)."""
-        out = {}
-        for key, body_id in (("a", self.cubeA_body_id), ("b", self.cubeB_body_id), ("c", self.cubeC_body_id)):
-            out[f"cube_{key}_pos"] = self._cube_pos(body_id)
-            out[f"cube_{key}_quat"] = np.array(self.sim.data.body_xquat[body_id])
-        return out
