@@ -7,7 +7,9 @@ project's (context cached once per chunk, a trajectory stops at its first succes
         policy_path=checkpoint_files/SFT_models/square initial_states=data_files/initial_states/square
 
 The gain from stopping depends on how many trajectories succeed, so it shows with trained checkpoints (random
-models rarely pass the reward threshold); ``success`` reports the imagined success rate of each mode.
+models rarely pass the reward threshold); ``success`` reports the imagined success rate of each mode. After the timed
+repeats, one more call per mode measures where its time goes (policy forward, denoiser, VAE decode, reward scoring,
+everything else), synchronizing the device around each part; that call is not part of the throughput.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from __future__ import annotations
 import copy
 import statistics
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from wmpo.benchmarking import interleaved, ratio_of_medians, spread
+from wmpo.benchmarking import interleaved, ratio_of_medians, spread, timed_calls
 from wmpo.cli import parse_config
 
 
@@ -57,7 +60,24 @@ def rollout_mode(cfg, task, policy, first_frames, use_cache: bool, stop_on_succe
     def run() -> None:
         last["batch"] = host.generate(first_frames, ids, ids, seed=cfg.seed, record_videos=False)
 
-    return run, last, host.env.wm.spec.chunk
+    return run, last, host
+
+
+def phase_split(run, host, sync) -> str:
+    """Seconds of one instrumented call of ``run`` per part of the rollout, with shares of its wall time."""
+    from wmpo.reward.scoring import IncrementalScorer
+
+    targets = [(host.policy, "predict", "policy"), (host.env.wm, "predict", "denoiser"),
+               (host.env.wm, "decode", "VAE decode"), (IncrementalScorer, "update", "reward scoring")]
+    with timed_calls(targets, sync=sync) as phases:
+        (sync or (lambda: None))()
+        start = time.perf_counter()
+        run()
+        (sync or (lambda: None))()
+        total = time.perf_counter() - start
+    parts = {name: sum(seconds) for name, seconds in phases.items()}
+    parts["other"] = max(total - sum(parts.values()), 0.0)
+    return "  ".join(f"{name} {sec:.3f} s ({100 * sec / total:.0f}%)" for name, sec in parts.items())
 
 
 def describe(batch, chunk: int) -> str:
@@ -100,10 +120,14 @@ def main() -> None:
           f"{size}px, {wm.num_sampling_steps} steps, horizon {cfg.imagination.max_steps or task.max_steps}, "
           f"{args.device}")
     print(f"{args.repeats} interleaved repeats after one warm-up call per mode; median [min–max] per batch")
-    for name, (_, last, chunk) in built.items():
+    for name, (_, last, host) in built.items():
         batch = last["batch"]
         rate = len(batch) / statistics.median(times[name])
-        print(f"{names[name]:36s} {rate:8.3f} trajectories/s  {spread(times[name])}  {describe(batch, chunk)}")
+        print(f"{names[name]:36s} {rate:8.3f} trajectories/s  {spread(times[name])}  "
+              f"{describe(batch, host.env.wm.spec.chunk)}")
+    print("where the time goes, one instrumented call per mode:")
+    for name, (run, _, host) in built.items():
+        print(f"  {name:9s} {phase_split(run, host, sync)}")
     print(f"ratio of medians (trajectories/s, cached + stop at success vs released): "
           f"{ratio_of_medians(times['released'], times['ours']):.2f}x")
 

@@ -1,6 +1,6 @@
 import pytest
 
-from wmpo.benchmarking import interleaved, ratio_of_medians, spread
+from wmpo.benchmarking import interleaved, ratio_of_medians, spread, timed_calls
 
 
 def test_modes_are_warmed_up_then_take_turns():
@@ -21,3 +21,25 @@ def test_summaries_use_medians():
     assert spread([3.0, 1.0, 2.0]) == "   2.000 s [1.000–3.000]"
     with pytest.raises(ValueError):
         interleaved({"a": lambda: None}, repeats=0)
+
+
+class Counter:
+    def __init__(self):
+        self.total = 0
+
+    def add(self, n):
+        self.total += n
+        return self.total
+
+
+def test_timed_calls_record_every_call_and_restore_the_attributes():
+    counter, other = Counter(), Counter()
+    original = vars(Counter)["add"]
+    events = []
+    with timed_calls([(counter, "add", "instance"), (Counter, "add", "class")], sync=lambda: events.append("s")) as phases:
+        assert counter.add(2) == 2 and other.add(5) == 5 and other.add(1) == 6
+    # The instance's wrapper was made before the class was patched: it wraps the original method.
+    assert [len(phases["instance"]), len(phases["class"])] == [1, 2]
+    assert all(t >= 0 for v in phases.values() for t in v) and events.count("s") == 6
+    assert "add" not in vars(counter) and vars(Counter)["add"] is original
+    assert counter.add(1) == 3 and events.count("s") == 6

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def interleaved(
@@ -38,3 +39,41 @@ def spread(seconds: list[float]) -> str:
 def ratio_of_medians(slow: list[float], fast: list[float]) -> float:
     """How many times faster the ``fast`` mode's median is."""
     return statistics.median(slow) / statistics.median(fast)
+
+
+@contextmanager
+def timed_calls(
+    targets: list[tuple[object, str, str]], sync: Callable[[], None] | None = None
+) -> Iterator[dict[str, list[float]]]:
+    """Within the block, every call of ``owner.attr`` for each ``(owner, attr, phase)`` adds its seconds to
+    ``phases[phase]`` (one entry per call); the attributes are restored afterwards. ``owner`` may be an instance
+    or a class (then a plain method of it is timed for every instance). Phases must not nest: a timed call inside
+    another would be counted twice."""
+    wait = sync or (lambda: None)
+    phases: dict[str, list[float]] = {phase: [] for _, _, phase in targets}
+    missing = object()
+    saved = []
+    try:
+        for owner, attr, phase in targets:
+            saved.append((owner, attr, vars(owner).get(attr, missing)))
+            setattr(owner, attr, _timed(getattr(owner, attr), phases[phase], wait))
+        yield phases
+    finally:
+        for owner, attr, before in reversed(saved):
+            if before is missing:
+                delattr(owner, attr)
+            else:
+                setattr(owner, attr, before)
+
+
+def _timed(function: Callable, seconds: list[float], wait: Callable[[], None]) -> Callable:
+    def timed(*args, **kwargs):
+        wait()
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            wait()
+            seconds.append(time.perf_counter() - start)
+
+    return timed
