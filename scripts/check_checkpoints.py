@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from wmpo.checkpoint_layout import check, discover
+from wmpo.released_checkpoints import check, discover
 
 
 def main(argv: list[str] | None = None) -> int:

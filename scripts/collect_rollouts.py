@@ -17,9 +17,9 @@ import numpy as np
 from opensora.datasets.shards import write_shards
 from opensora.errors import reports_errors
 from wmpo.cli import parse_config
-from wmpo.collection import collect_rollouts
+from wmpo.rollout.collection import collect_rollouts
 from wmpo.envs.vector import VectorRunner
-from wmpo.evaluation import load_policy_and_states
+from wmpo.rollout.evaluation import load_policy_and_states
 from wmpo.tasks import get_task
 
 

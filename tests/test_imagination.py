@@ -6,7 +6,7 @@ from wmpo.policy import load_policy
 from wmpo.policy.tiny import write_tiny_checkpoint
 from wmpo.reward import build_reward_model
 from wmpo.reward.scoring import score_windows
-from wmpo.rollout import imagine_groups
+from wmpo.rollout.imagined import imagine_groups
 
 
 def make_env(threshold, stop_on_success=True):

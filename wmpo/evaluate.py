@@ -13,7 +13,7 @@ from pathlib import Path
 from opensora.errors import reports_errors
 from opensora.training.settings import SettingError
 from wmpo.cli import parse_config
-from wmpo.evaluation import evaluate_policy, load_policy_and_states
+from wmpo.rollout.evaluation import evaluate_policy, load_policy_and_states
 from wmpo.policy.checkpoint import policy_folder_problem
 from wmpo.tasks import get_task
 

@@ -20,12 +20,12 @@ import torch
 
 from opensora.training.checkpointing import require_complete
 from opensora.training.interrupts import Interrupted, StopOnSignal
-from wmpo.checkpoint import checkpoint_path, latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
+from wmpo.trainer_checkpoint import checkpoint_path, latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
 from wmpo.data.frames import resize_frames
 from wmpo.logging import MetricLogger, write_video
 from wmpo.rl.group_buffer import GroupBuffer
 from wmpo.rl.grpo import grpo_advantages, informative_groups, token_level_rewards
-from wmpo.rollout import Trajectories, concat_trajectories
+from wmpo.rollout.trajectories import Trajectories, concat_trajectories
 from wmpo.workers.backends import LocalBackend, RayBackend
 from wmpo.tasks import get_task
 from wmpo.threads import cpu_threads
@@ -206,7 +206,7 @@ class Trainer:
 
     def _simulate(self, state_ids: list[int], groups: list[int], seed: int) -> Trajectories:
         from wmpo.envs.vector import VectorRunner
-        from wmpo.sim_rollout import simulate_groups
+        from wmpo.rollout.simulated import simulate_groups
 
         if getattr(self, "sim_runner", None) is None:
             ecfg = self.cfg.evaluation
@@ -268,7 +268,7 @@ class Trainer:
 
     def evaluate(self, folder: Path | None = None) -> dict[str, float]:
         """Greedy real-simulator evaluation; results and videos go to ``folder`` (default: the iteration's videos)."""
-        from wmpo.evaluation import evaluate_policy
+        from wmpo.rollout.evaluation import evaluate_policy
 
         start = time.perf_counter()
         ecfg = self.cfg.evaluation

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from wmpo.distributed.dispatch import even_slices, split_rows
-from wmpo.rollout import Trajectories, concat_trajectories, new_trajectories
+from wmpo.rollout.trajectories import Trajectories, concat_trajectories, new_trajectories
 
 
 def trajectories(batch: int, chunks: int, seed: int, videos: bool = False) -> Trajectories:

@@ -12,14 +12,14 @@ from opensora.datasets.windows import normalize_actions
 from opensora.world_model import WorldModel
 from wmpo.imagination import ImaginedEnv
 from wmpo.policy.policy import VLAPolicy
-from wmpo.rollout import policy_view
+from wmpo.rollout.imagined import policy_view
 
 
 @torch.no_grad()
 def imagine_greedy(policy: VLAPolicy, env: ImaginedEnv, first_frames: torch.Tensor, instruction: str, seed: int,
                    batch_size: int = 16, jpeg_resize: bool = False) -> np.ndarray:
     """Imagined success (bool per frame) of the greedy policy from each first frame (N, H, W, 3); ``jpeg_resize`` as
-    in :func:`~wmpo.rollout.imagine_groups`."""
+    in :func:`~wmpo.rollout.imagined.imagine_groups`."""
     outcomes = []
     for start in range(0, len(first_frames), batch_size):
         rows = first_frames[start : start + batch_size]

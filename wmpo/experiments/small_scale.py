@@ -65,7 +65,7 @@ class SmallScaleConfig:
     """P: real trajectories of the base policy for the world model (and the baseline's real budget)."""
     temperature: float = 0.5
     """Sampling temperature of the budget, WMPO and the baseline (and of their PPO ratios)."""
-    wm_steps: int = 1200
+    wm_steps: int = 3600
     """World-model optimizer steps."""
     rm_steps: int = 600
     """Reward-model optimizer steps."""
@@ -157,7 +157,7 @@ class Experiment:
 
     def stage_demos(self) -> dict:
         from opensora.datasets.shards import write_shards
-        from wmpo.collection import episode_record
+        from wmpo.rollout.collection import episode_record
         from wmpo.envs.initial_states import load_initial_states
         from wmpo.envs.vector import VectorRunner
 
@@ -191,7 +191,7 @@ class Experiment:
 
     def stage_budget(self) -> dict:
         from opensora.datasets.shards import write_shards
-        from wmpo.collection import collect_rollouts
+        from wmpo.rollout.collection import collect_rollouts
         from wmpo.envs.initial_states import load_initial_states
         from wmpo.envs.vector import VectorRunner
         from wmpo.threads import cpu_threads
@@ -363,10 +363,10 @@ class Experiment:
         return {"iterations": iterations, "real_trajectories": used}
 
     def stage_evaluation(self) -> dict:
-        from wmpo.checkpoint import latest_checkpoint
+        from wmpo.trainer_checkpoint import latest_checkpoint
         from wmpo.envs.initial_states import load_initial_states
         from wmpo.envs.vector import VectorRunner
-        from wmpo.evaluation import evaluate_policy
+        from wmpo.rollout.evaluation import evaluate_policy
         from wmpo.experiments.report import arm_result, plot_success, write_report, wilson_interval
         from wmpo.threads import cpu_threads
 

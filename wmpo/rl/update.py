@@ -18,7 +18,7 @@ from wmpo.policy.modeling import NUM_ACTION_TOKENS
 from wmpo.policy.policy import VLAPolicy
 from wmpo.policy.processing import preprocess_images
 from wmpo.rl.grpo import policy_loss, valid_token_mask
-from wmpo.rollout import Trajectories
+from wmpo.rollout.trajectories import Trajectories
 
 
 @dataclass

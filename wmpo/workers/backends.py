@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from wmpo.distributed.dispatch import even_slices, split_rows
-from wmpo.rollout import Trajectories, concat_trajectories, split_off_videos
-from wmpo.sim_rollout import SampledChunk
+from wmpo.rollout.simulated import SampledChunk
+from wmpo.rollout.trajectories import Trajectories, concat_trajectories, split_off_videos
 
 GenerateResult = tuple[Trajectories, Trajectories | None]
 """The update batch, and the rows with recorded videos (for logging) when videos were asked for."""

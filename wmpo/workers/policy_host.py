@@ -10,8 +10,9 @@ import torch
 
 from wmpo.imagination import build_imagined_env
 from wmpo.policy.policy import VLAPolicy
-from wmpo.rollout import Trajectories, imagine_groups
-from wmpo.sim_rollout import SampledChunk, sample_chunk
+from wmpo.rollout.imagined import imagine_groups
+from wmpo.rollout.simulated import SampledChunk, sample_chunk
+from wmpo.rollout.trajectories import Trajectories
 from wmpo.trainer_config import needs_imagination
 from wmpo.workers.offload import move_optimizer_state, optimizer_on
 

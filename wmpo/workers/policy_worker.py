@@ -13,8 +13,8 @@ from omegaconf import OmegaConf
 
 from wmpo.distributed.worker_group import DistributedWorker
 from wmpo.policy.modeling import ACTION_CHUNK, ACTION_DIM, NUM_ACTION_TOKENS
-from wmpo.rollout import Trajectories
-from wmpo.sim_rollout import SampledChunk
+from wmpo.rollout.simulated import SampledChunk
+from wmpo.rollout.trajectories import Trajectories
 from wmpo.trainer_config import TrainerConfig
 
 

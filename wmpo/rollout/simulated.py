@@ -17,7 +17,7 @@ import torch
 from wmpo.envs.vector import VectorRunner
 from wmpo.policy.modeling import NUM_ACTION_TOKENS
 from wmpo.policy.policy import VLAPolicy
-from wmpo.rollout import Trajectories, new_trajectories
+from wmpo.rollout.trajectories import Trajectories, new_trajectories
 
 
 @dataclass
