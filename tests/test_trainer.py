@@ -356,3 +356,55 @@ def test_sigterm_stops_after_the_iteration_with_a_checkpoint(assets, tmp_path):
     rows = [json.loads(line)["iteration"] for line in (output / "metrics.jsonl").open()]
     newest = sorted((output / "checkpoints").iterdir())[-1]
     assert json.loads((newest / "state.json").read_text())["iteration"] == rows[-1]
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_a_dead_policy_worker_is_replaced_and_the_run_ends_as_an_uninterrupted_one(assets, tmp_path, monkeypatch,
+                                                                                   caplog):
+    import os
+    import signal
+
+    from wmpo.policy import load_policy
+    from wmpo.trainer_restarts import fit_with_restarts
+
+    def run(name):
+        cfg = quickstart_config(assets, iterations=2, num_workers=2, cpus_per_worker=0.5, output=str(tmp_path / name))
+        fit_with_restarts(cfg)
+        actor = tmp_path / name / "checkpoints" / "iteration_000002" / "actor"
+        return load_policy(actor, "square_d0_300_demos").model.state_dict()
+
+    clean = run("clean")
+    original = Trainer.generate
+    killed = []
+
+    def generate_killing_rank_1(self):
+        if self.iteration == 1 and not killed:  # iteration 2 starts: its workers are mid-iteration when one dies
+            killed.append(self.backend.group.where[1][1])
+            os.kill(killed[0], signal.SIGKILL)
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "generate", generate_killing_rank_1)
+    with caplog.at_level("WARNING", logger="wmpo"):
+        faulted = run("faulted")
+    assert killed and f"PolicyWorker rank 1 (node" in caplog.text and f"pid {killed[0]})" in caplog.text
+    assert "restart 1 of 3" in caplog.text and "iteration_000001" in caplog.text
+    assert all(torch.equal(faulted[k], clean[k]) for k in clean)
+    rows = [json.loads(line)["iteration"] for line in (tmp_path / "faulted" / "metrics.jsonl").open()]
+    assert rows == [1, 2]
+
+
+def test_restarts_give_up_after_max_restarts(assets, tmp_path, monkeypatch):
+    from wmpo.distributed.worker_group import WorkerLost
+    from wmpo.trainer_restarts import RestartsExhausted, fit_with_restarts
+
+    attempts = []
+
+    def always_lost(self):
+        attempts.append(self.cfg.resume)
+        raise WorkerLost("PolicyWorker rank 0 (node n, pid 1) died during generate")
+
+    monkeypatch.setattr(Trainer, "fit", always_lost)
+    with pytest.raises(RestartsExhausted, match=r"rank 0.*gave up after 2 restarts \(max_restarts=2\)"):
+        fit_with_restarts(quickstart_config(assets, iterations=1, max_restarts=2, output=str(tmp_path / "r")))
+    assert len(attempts) == 3

@@ -13,8 +13,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from opensora.errors import reports_errors
-from wmpo.trainer import Trainer
 from wmpo.trainer_config import TrainerConfig
+from wmpo.trainer_restarts import fit_with_restarts
 
 # The YAML files list this schema first in their defaults, so every TrainerConfig field can be overridden from the
 # command line (e.g. num_workers=8) and a mistyped key or value fails before anything starts.
@@ -26,7 +26,7 @@ ConfigStore.instance().store(name="trainer_schema", node=TrainerConfig)
 def main(raw: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainerConfig), raw))
-    Trainer(cfg).fit()
+    fit_with_restarts(cfg)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,8 @@ class Trainer:
             self.eval_states = load_initial_states(Path(cfg.evaluation.initial_states), task=self.task.name)
         self.buffer = GroupBuffer()
         self.iteration, self.next_group = 0, 0
+        self.last_saved: Path | None = None
+        """The checkpoint this trainer wrote last (None before its first)."""
         self._maybe_resume()
         # A val_only run leaves the training run's metrics, W&B run and videos as they are; a resumed one drops the
         # rows logged past its checkpoint.
@@ -255,7 +257,9 @@ class Trainer:
 
     def save(self) -> Path:
         trainer_state = {"buffer": self.buffer.state_dict(), "next_group": self.next_group}
-        return save_checkpoint(self.output, self.iteration, self.backend.save, trainer_state, self.cfg.keep_last)
+        self.last_saved = save_checkpoint(self.output, self.iteration, self.backend.save, trainer_state,
+                                          self.cfg.keep_last)
+        return self.last_saved
 
     def _saves_now(self) -> bool:
         """Whether ``step`` checkpoints the iteration it just finished."""

@@ -97,6 +97,8 @@ class TrainerConfig:
     """Checkpoints kept on disk."""
     resume: str = "auto"
     """auto (latest checkpoint in output), none, or a checkpoint directory."""
+    max_restarts: int = 3
+    """Times a run whose Ray policy worker died restarts its workers and resumes from its newest checkpoint."""
     device: str = "auto"
     """cpu, cuda, or auto."""
     bf16: bool = True

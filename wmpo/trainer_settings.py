@@ -46,6 +46,7 @@ def check_trainer_settings(cfg) -> None:
         (cfg.test_freq >= 0, "test_freq", cfg.test_freq, "≥ 0 (0 = never)"),
         (cfg.save_freq >= 1, "save_freq", cfg.save_freq, "≥ 1"),
         (cfg.keep_last >= 1, "keep_last", cfg.keep_last, "≥ 1 (fewer would delete every checkpoint)"),
+        (cfg.max_restarts >= 0, "max_restarts", cfg.max_restarts, "≥ 0"),
         (cfg.video_groups >= 0, "video_groups", cfg.video_groups, "≥ 0"),
         (cfg.num_workers >= 0, "num_workers", cfg.num_workers, "≥ 0"),
         (cfg.cpus_per_worker > 0, "cpus_per_worker", cfg.cpus_per_worker, "> 0"),

@@ -46,13 +46,18 @@ def test_wrong_action_shape_is_reported(runner):
         runner.run([None], lambda q: np.zeros((1, 4, 7)), progress=False)
 
 
-def test_crashed_worker_names_task_and_state(runner):
-    """Kills a worker of the shared runner, so it stays the last test of this module."""
+def test_a_worker_that_keeps_dying_gives_up_naming_task_and_state(runner):
     pid = runner._get(runner.workers[0].pid.remote(), "asking for the pid")
 
     def crash(query):
         os.kill(pid, signal.SIGKILL)
         return np.zeros((1, 8, 7))
 
-    with pytest.raises(SimulationError, match=r"Square_D0.*state 5"):
-        runner.run([None], crash, state_ids=[5], progress=False)
+    runner.max_retries = 0
+    try:
+        with pytest.raises(SimulationError, match=r"Square_D0.*died.*state 5.*rerun 0 times"):
+            runner.run([None], crash, state_ids=[5], progress=False)
+    finally:
+        runner.max_retries = 2
+    # The dead process was replaced: the runner still works.
+    assert runner._get(runner.workers[0].pid.remote(), "asking for the pid") != pid

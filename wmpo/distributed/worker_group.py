@@ -3,6 +3,8 @@ a machine without GPUs), joined by a torch.distributed process group (NCCL on GP
 
 Dispatch is explicit: ``call_all`` sends the same arguments to every worker (one-to-all), ``call_each`` sends
 worker i its own arguments (data-parallel split), ``call_one`` asks rank 0 alone; results come back in rank order.
+A worker whose process ends raises :class:`WorkerLost` naming its rank, node and pid, even while the others wait
+in a collective for it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 log = logging.getLogger("wmpo")
+
+
+class WorkerLost(RuntimeError):
+    """A worker process of the group ended; the group cannot continue."""
 
 
 def free_port() -> int:
@@ -82,6 +88,12 @@ class DistributedWorker:
     def setup(self) -> None:
         """Build what the worker holds (collectives allowed)."""
 
+    def whereabouts(self) -> tuple[str, int]:
+        """This worker's node address and process id."""
+        import ray
+
+        return ray.util.get_node_ip_address(), os.getpid()
+
 
 class WorkerGroup:
     """``num_workers`` Ray actors of a ``DistributedWorker`` subclass, constructed with rank, world size, use_gpu
@@ -110,6 +122,8 @@ class WorkerGroup:
             ).remote(rank=i, world_size=num_workers, use_gpu=use_gpu, **kwargs)
             for i in range(num_workers)
         ]
+        self.kind, self.where = worker_cls.__name__, [("?", "?")] * num_workers
+        self.where = self.call_all("whereabouts")
         master_addr, master_port = self.call_one("rendezvous")
         self.call_all("join", master_addr, master_port)
         log.info("%d %s workers ready (%s)", num_workers, worker_cls.__name__, "GPU" if use_gpu else "CPU")
@@ -118,15 +132,11 @@ class WorkerGroup:
         return len(self.workers)
 
     def call_all(self, method: str, *args: Any, **kwargs: Any) -> list:
-        import ray
-
-        return ray.get([getattr(w, method).remote(*args, **kwargs) for w in self.workers])
+        return self._gather(method, [getattr(w, method).remote(*args, **kwargs) for w in self.workers])
 
     def call_one(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call rank 0 only (for a method that touches no collective)."""
-        import ray
-
-        return ray.get(getattr(self.workers[0], method).remote(*args, **kwargs))
+        return self._gather(method, [getattr(self.workers[0], method).remote(*args, **kwargs)])[0]
 
     def call_each(self, method: str, shards: Sequence[tuple]) -> list:
         """Worker i runs ``method(*shards[i])``."""
@@ -134,7 +144,27 @@ class WorkerGroup:
 
         if len(shards) != len(self.workers):
             raise ValueError(f"{len(shards)} shards for {len(self.workers)} workers")
-        return ray.get([getattr(w, method).remote(*shard) for w, shard in zip(self.workers, shards)])
+        return self._gather(method, [getattr(w, method).remote(*shard) for w, shard in zip(self.workers, shards)])
+
+    def _gather(self, method: str, refs: list) -> list:
+        """Results in rank order. Refs are taken as they finish: a rank that died is reported at once instead of
+        after the survivors' collective times out waiting for it."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        pending = dict(zip(refs, range(len(refs))))
+        results: dict[int, Any] = {}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            rank = pending.pop(ready[0])
+            try:
+                results[rank] = ray.get(ready[0])
+            except RayActorError as exc:
+                node, pid = self.where[rank]
+                first = next(iter(str(exc).splitlines()), type(exc).__name__)
+                raise WorkerLost(f"{self.kind} rank {rank} (node {node}, pid {pid}) died during {method}: "
+                                 f"{first}") from exc
+        return [results[rank] for rank in range(len(refs))]
 
     def shutdown(self) -> None:
         import ray

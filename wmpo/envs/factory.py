@@ -8,6 +8,7 @@ import logging
 
 from opensora.errors import UserError
 from wmpo.envs.rendering import configure_gl, renderer_error
+from wmpo.envs.robosuite_logging import silence_macro_advice
 from wmpo.envs.sim_env import SimEnv
 from wmpo.tasks import RELEASED_TASKS, TaskSpec, get_task
 
@@ -34,6 +35,7 @@ def mimicgen_problem(env_name: str) -> str | None:
     MimicGen's package import swallows errors of its environment modules, so a broken install shows only as a
     task missing from robosuite's registry.
     """
+    silence_macro_advice()
     try:
         importlib.import_module("mimicgen.envs.robosuite")
     except Exception as exc:  # any failure inside MimicGen's own imports makes the backend unusable
@@ -101,6 +103,7 @@ def make_env(
     spec = task if isinstance(task, TaskSpec) else get_task(task)
     backend = resolve_backend(spec, backend)
     configure_gl()
+    silence_macro_advice()
     from robosuite.controllers import load_controller_config
 
     env_cls = _env_class(spec, backend)

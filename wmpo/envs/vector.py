@@ -6,6 +6,11 @@ ends. An episode ends at the first successful step or at the task's ``max_steps`
 step from privileged object poses, so they run inside the worker processes instead of being queried per chunk; their
 action noise is seeded per episode from the runner's ``expert_seed`` and the episode's state id, so demonstrations
 are reproducible whichever worker runs them.
+
+A worker process that dies (killed, out of memory) is replaced by a fresh one and its episode is rerun from its
+initial state, up to ``max_retries`` times per episode: the policy callbacks see the rerun start again at step 0, so
+callers that key their records and generators by (episode, step) get the same results as a run without the fault.
+Errors raised inside a worker (the environment's own exceptions) are not retried.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ log = logging.getLogger(__name__)
 
 class SimulationError(RuntimeError):
     """A simulator worker failed or stopped answering."""
+
+
+class WorkerDied(SimulationError):
+    """A simulator worker process ended; the runner replaces it."""
 
 
 @dataclass
@@ -121,6 +130,9 @@ class SimWorker:
     def pid(self) -> int:
         return os.getpid()
 
+    def close(self) -> None:
+        self.env.close()
+
 
 @dataclass
 class _Episode:
@@ -146,12 +158,17 @@ class VectorRunner:
         cpus_per_worker: float | None = None,
         expert_noise: float = 0.0,
         expert_seed: int = 0,
+        max_retries: int = 2,
     ):
-        """``expert_noise`` is the std of the scripted expert's Gaussian action noise (see ``make_expert``)."""
+        """``expert_noise`` is the std of the scripted expert's Gaussian action noise (see ``make_expert``);
+        ``max_retries`` bounds the reruns of one episode after its worker process died."""
         import ray
 
+        if max_retries < 0:
+            raise ValueError(f"max_retries={max_retries}: must be >= 0")
         self.task = task if isinstance(task, TaskSpec) else get_task(task)
         self.timeout_s = timeout_s
+        self.max_retries = max_retries
         self.record_frames = record_frames
         self.scripted_expert = scripted_expert
         self.expert_seed = expert_seed
@@ -160,11 +177,12 @@ class VectorRunner:
         init_ray()
         if cpus_per_worker is None:
             # Share what is free: other actors (e.g. policy workers) may already hold part of the cluster.
-            free = ray.available_resources().get("CPU", ray.cluster_resources().get("CPU", 1.0))
+            # Ray leaves the key out when nothing is free.
+            free = ray.available_resources().get("CPU", 0.0)
             cpus_per_worker = max(0.01, min(1.0, free / num_workers))
-        actor = ray.remote(num_cpus=cpus_per_worker, max_restarts=0)(SimWorker)
-        args = (self.task.name, backend, record_frames, scripted_expert, expert_noise)
-        self.workers = [actor.remote(*args) for _ in range(num_workers)]
+        self._actor = ray.remote(num_cpus=cpus_per_worker, max_restarts=0)(SimWorker)
+        self._args = (self.task.name, backend, record_frames, scripted_expert, expert_noise)
+        self.workers = [self._actor.remote(*self._args) for _ in range(num_workers)]
         self.backend = self._get(
             self.workers[0].backend.remote(),
             f"starting the simulator ({num_workers} workers x {cpus_per_worker:g} CPUs; are enough CPUs free in Ray?)",
@@ -179,8 +197,26 @@ class VectorRunner:
             return ray.get(refs, timeout=self.timeout_s)
         except GetTimeoutError as exc:
             raise SimulationError(f"{self.task.env_name}: no answer within {self.timeout_s:.0f} s while {what}") from exc
-        except (RayActorError, RayTaskError) as exc:
+        except RayActorError as exc:
+            # Ray's message runs over a dozen lines of generic advice; its first line says what happened.
+            first = next(iter(str(exc).splitlines()), type(exc).__name__)
+            raise WorkerDied(f"{self.task.env_name}: simulator worker died while {what}: {first}") from exc
+        except RayTaskError as exc:
             raise SimulationError(f"{self.task.env_name}: simulator worker failed while {what}: {exc}") from exc
+
+    def _replace_worker(self, worker: int, episode_id: int, state_id: int, error: WorkerDied,
+                        retries: dict[int, int]) -> None:
+        """Start a fresh process in slot ``worker`` after its process died; give up on an episode rerun too often."""
+        import ray
+
+        ray.kill(self.workers[worker])
+        self.workers[worker] = self._actor.remote(*self._args)
+        retries[episode_id] = retries.get(episode_id, 0) + 1
+        if retries[episode_id] > self.max_retries:
+            raise SimulationError(f"{error} (the episode of state {state_id} was rerun {self.max_retries} times; "
+                                  f"giving up)") from error
+        log.warning("simulator worker %d died (%s); a new one reruns the episode of state %d (retry %d of %d)",
+                    worker, error, state_id, retries[episode_id], self.max_retries)
 
     def run(
         self,
@@ -205,6 +241,7 @@ class VectorRunner:
         free = list(range(len(self.workers)))[::-1]
         active: dict[int, _Episode] = {}
         results: dict[int, EpisodeResult] = {}
+        retries: dict[int, int] = {}
         bar = tqdm(total=len(states), desc=f"episodes ({self.task.name})", disable=not progress)
         start = time.perf_counter()
         while pending or active:
@@ -213,14 +250,29 @@ class VectorRunner:
                 worker, episode = free.pop(), pending.pop()
                 starting[worker] = (episode, self.workers[worker].start.remote(states[episode], expert_seeds[episode]))
             for worker, (episode, ref) in starting.items():
-                obs = self._get(ref, f"resetting to state {state_ids[episode]}")
+                try:
+                    obs = self._get(ref, f"resetting to state {state_ids[episode]}")
+                except WorkerDied as exc:
+                    self._replace_worker(worker, episode, state_ids[episode], exc, retries)
+                    pending.append(episode)
+                    free.append(worker)
+                    continue
                 active[worker] = _Episode(episode, state_ids[episode], obs, [obs["frame"]], [])
+            if not active:
+                continue
             order = sorted(active)
             chunks = [None] * len(order) if policy is None else self._query(policy, [active[w] for w in order])
             refs = {w: self.workers[w].run_chunk.remote(chunks[i]) for i, w in enumerate(order)}
             for w, ref in refs.items():
                 ep = active[w]
-                out = self._get(ref, f"stepping state {ep.state_id} at step {ep.steps}")
+                try:
+                    out = self._get(ref, f"stepping state {ep.state_id} at step {ep.steps}")
+                except WorkerDied as exc:
+                    self._replace_worker(w, ep.episode_id, ep.state_id, exc, retries)
+                    pending.append(ep.episode_id)
+                    del active[w]
+                    free.append(w)
+                    continue
                 ep.frames.extend(out["frames"])
                 ep.actions.append(out["actions"])
                 ep.steps, ep.obs = out["steps"], out["obs"]
@@ -275,6 +327,10 @@ class VectorRunner:
     def close(self) -> None:
         import ray
 
+        try:
+            ray.get([worker.close.remote() for worker in self.workers], timeout=30)
+        except Exception as exc:  # a dead or hung worker has nothing left to free; it is killed below either way
+            log.debug("closing the simulator workers: %s", exc)
         for worker in self.workers:
             ray.kill(worker)
         self.workers = []

@@ -32,8 +32,8 @@ def collect_rollouts(
         generators: dict[int, torch.Generator] = {}
 
         def act(query, epoch=epoch, generators=generators) -> np.ndarray:
-            for episode in query.episode_ids:
-                if episode not in generators:
+            for episode, step in zip(query.episode_ids, query.step):
+                if step == 0:  # also when the runner reruns an episode whose worker died: the same draws again
                     value = int(np.random.SeedSequence([seed, epoch, episode]).generate_state(1)[0])
                     generators[episode] = torch.Generator(device=policy.device).manual_seed(value)
             out = policy.predict(query.frames, query.instructions, do_sample=True, temperature=temperature,

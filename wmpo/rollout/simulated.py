@@ -72,9 +72,13 @@ def simulate_groups(
     seen: dict[int, list] = {i: [] for i in range(len(episodes))}
 
     def act(query) -> np.ndarray:
-        seeds = [chunk_seed(episode_seeds[e], len(seen[e])) for e in query.episode_ids]
+        # Chunk indices come from the executed steps, so an episode the runner reruns from its start (its worker
+        # died) overwrites its records and draws the same samples again.
+        chunks = [step // runner.task.action_chunk for step in query.step]
+        seeds = [chunk_seed(episode_seeds[e], c) for e, c in zip(query.episode_ids, chunks)]
         out = sample(query.frames, list(query.instructions), seeds)
-        for row, episode in enumerate(query.episode_ids):
+        for row, (episode, chunk) in enumerate(zip(query.episode_ids, chunks)):
+            del seen[episode][chunk:]
             seen[episode].append((query.frames[row], out.responses[row], out.log_probs[row]))
         return out.actions
 
