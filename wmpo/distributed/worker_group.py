@@ -22,6 +22,11 @@ class WorkerLost(RuntimeError):
     """A worker process of the group ended; the group cannot continue."""
 
 
+def ray_error_summary(exc: BaseException) -> str:
+    """The first line of a Ray error: what happened, without the dozen lines of generic advice that follow."""
+    return next(iter(str(exc).splitlines()), type(exc).__name__)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("", 0))
@@ -161,9 +166,8 @@ class WorkerGroup:
                 results[rank] = ray.get(ready[0])
             except RayActorError as exc:
                 node, pid = self.where[rank]
-                first = next(iter(str(exc).splitlines()), type(exc).__name__)
                 raise WorkerLost(f"{self.kind} rank {rank} (node {node}, pid {pid}) died during {method}: "
-                                 f"{first}") from exc
+                                 f"{ray_error_summary(exc)}") from exc
         return [results[rank] for rank in range(len(refs))]
 
     def shutdown(self) -> None:

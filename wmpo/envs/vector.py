@@ -130,10 +130,6 @@ class SimWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def close(self) -> None:
-        self.env.close()
-
-
 @dataclass
 class _Episode:
     episode_id: int
@@ -193,22 +189,26 @@ class VectorRunner:
         import ray
         from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
+        from wmpo.distributed.worker_group import ray_error_summary
+
         try:
             return ray.get(refs, timeout=self.timeout_s)
         except GetTimeoutError as exc:
             raise SimulationError(f"{self.task.env_name}: no answer within {self.timeout_s:.0f} s while {what}") from exc
         except RayActorError as exc:
-            # Ray's message runs over a dozen lines of generic advice; its first line says what happened.
-            first = next(iter(str(exc).splitlines()), type(exc).__name__)
-            raise WorkerDied(f"{self.task.env_name}: simulator worker died while {what}: {first}") from exc
+            raise WorkerDied(f"{self.task.env_name}: simulator worker died while {what}: "
+                             f"{ray_error_summary(exc)}") from exc
         except RayTaskError as exc:
             raise SimulationError(f"{self.task.env_name}: simulator worker failed while {what}: {exc}") from exc
 
     def _replace_worker(self, worker: int, episode_id: int, state_id: int, error: WorkerDied,
-                        retries: dict[int, int]) -> None:
-        """Start a fresh process in slot ``worker`` after its process died; give up on an episode rerun too often."""
+                        retries: dict[int, int], pending: list[int], free: list[int]) -> None:
+        """Start a fresh process in slot ``worker`` after its process died and queue its episode to run again next;
+        give up on an episode rerun too often."""
         import ray
 
+        pending.append(episode_id)
+        free.append(worker)
         ray.kill(self.workers[worker])
         self.workers[worker] = self._actor.remote(*self._args)
         retries[episode_id] = retries.get(episode_id, 0) + 1
@@ -253,9 +253,7 @@ class VectorRunner:
                 try:
                     obs = self._get(ref, f"resetting to state {state_ids[episode]}")
                 except WorkerDied as exc:
-                    self._replace_worker(worker, episode, state_ids[episode], exc, retries)
-                    pending.append(episode)
-                    free.append(worker)
+                    self._replace_worker(worker, episode, state_ids[episode], exc, retries, pending, free)
                     continue
                 active[worker] = _Episode(episode, state_ids[episode], obs, [obs["frame"]], [])
             if not active:
@@ -268,10 +266,8 @@ class VectorRunner:
                 try:
                     out = self._get(ref, f"stepping state {ep.state_id} at step {ep.steps}")
                 except WorkerDied as exc:
-                    self._replace_worker(w, ep.episode_id, ep.state_id, exc, retries)
-                    pending.append(ep.episode_id)
                     del active[w]
-                    free.append(w)
+                    self._replace_worker(w, ep.episode_id, ep.state_id, exc, retries, pending, free)
                     continue
                 ep.frames.extend(out["frames"])
                 ep.actions.append(out["actions"])
@@ -327,10 +323,6 @@ class VectorRunner:
     def close(self) -> None:
         import ray
 
-        try:
-            ray.get([worker.close.remote() for worker in self.workers], timeout=30)
-        except Exception as exc:  # a dead or hung worker has nothing left to free; it is killed below either way
-            log.debug("closing the simulator workers: %s", exc)
         for worker in self.workers:
             ray.kill(worker)
         self.workers = []
