@@ -5,7 +5,7 @@ import torch
 from opensora.datasets.shards import Episode, index_episodes, write_shards
 from opensora.models.vae import PixelShuffleVAE, frames_to_video, video_to_frames
 from opensora.world_model import WorldModelSpec
-from wmpo.experiments.fidelity import replay_open_loop, replay_outcomes
+from wmpo.experiments.fidelity import balanced_threshold, replay_open_loop, replay_scores
 
 Q01, Q99 = np.zeros(7, np.float32), np.full(7, 2.0, np.float32)  # normalized = raw − 1
 
@@ -69,33 +69,47 @@ def test_open_loop_replay_of_a_world_model_that_copies_its_context_equals_the_co
     assert result["psnr_per_chunk"][0] > result["psnr_per_chunk"][-1]  # the frames drift further from frame 0
 
 
-class ThresholdEnv:
-    """Imagined-environment API whose "reward model" accepts once an action's raw dimension 0 reaches ``at``."""
+class RampScoreEnv:
+    """Imagined-environment API whose "reward model" scores a replay by the largest raw action dimension 0 seen so
+    far, divided by 30, and decides (stops) at ``threshold``."""
 
-    def __init__(self, at: float) -> None:
+    def __init__(self, threshold: float) -> None:
         self.wm = ScriptedWorldModel("copy")
-        self.at, self.steps = at, 0
+        self.threshold, self.steps = threshold, 0
 
     def reset(self, first_frames, seeds):
-        self.reached = False
+        self.best = 0.0
 
     def step(self, normalized_actions):
         self.steps += 1
-        self.reached |= bool((normalized_actions[0, :, 0] + 1 >= self.at).any())
-        flag = torch.tensor([self.reached])
+        self.best = max(self.best, float((normalized_actions[0, :, 0] + 1).max()) / 30)
+        flag = torch.tensor([self.best >= self.threshold])
         return type("Step", (), {"done": flag, "success": flag})()
 
+    def best_scores(self):
+        return [self.best]
 
-def test_replay_outcomes_judge_each_episodes_own_actions_against_its_real_outcome(tmp_path):
+
+def test_replay_scores_replay_each_episodes_own_actions_to_their_end_against_its_real_outcome(tmp_path):
     long, short, tiny = ramp_episode("long", 24), ramp_episode("short", 16), ramp_episode("tiny", 5)
     long.meta["complete"] = True
     write_shards([long, short, tiny], tmp_path)
-    env = ThresholdEnv(at=12)
-    result = replay_outcomes(env, index_episodes([str(tmp_path)]), Q01, Q99, seed=0)
-    # Both replays reach action 12 in their second chunk and stop there; the real outcomes differ.
-    assert env.steps == 4
-    assert result["states"] == 2 and result["imagined_success_rate"] == 1.0 and result["real_success_rate"] == 0.5
-    assert result["confusion"]["imagined_success_real_failure"] == 1 and result["agreement"] == 0.5
-    env = ThresholdEnv(at=20)  # only the long episode's actions get there
-    result = replay_outcomes(env, index_episodes([str(tmp_path)]), Q01, Q99, seed=0)
-    assert result["agreement"] == 1.0 and env.steps == 3 + 2
+    env = RampScoreEnv(threshold=0.3)
+    scores, real = replay_scores(env, index_episodes([str(tmp_path)]), Q01, Q99, seed=0)
+    # Neither replay stops at the environment's threshold: 3 + 2 chunks, the largest actions 23 and 15.
+    assert env.steps == 5 and env.threshold == 0.3
+    assert scores == pytest.approx([23 / 30, 15 / 30]) and real.tolist() == [True, False]
+
+
+def test_balanced_threshold_separates_the_classes_and_breaks_ties_towards_the_preferred_value():
+    scores = np.array([0.2, 0.4, 0.5, 0.7, 0.9])
+    real = np.array([False, False, True, True, True])
+    assert balanced_threshold(scores, real, prefer=0.8) == pytest.approx(0.45)
+    # 0.1, 0.2 and 0.4 all reach a balanced accuracy of 0.5 (0.6 only 0.25): the one nearest 0.35 wins.
+    tied = np.array([0.1, 0.3, 0.5, 0.7]), np.array([True, False, True, False])
+    assert balanced_threshold(*tied, prefer=0.35) == pytest.approx(0.4)
+    assert balanced_threshold(*tied, prefer=0.0) == pytest.approx(0.1)
+    assert balanced_threshold(scores, np.ones(5, bool), prefer=0.8) == 0.8
+    imbalanced = balanced_threshold(np.array([0.1, 0.3, 0.5, 0.6, 0.8]), np.array([False, True, True, True, True]),
+                                    prefer=0.9)
+    assert imbalanced == pytest.approx(0.2)

@@ -91,6 +91,10 @@ class ImaginedEnv:
         finish = torch.tensor([d.finish_step for d in self.scorer.decisions()], dtype=torch.long)
         return ImaginedStep(frames, self.done.clone(), success, finish)
 
+    def best_scores(self) -> list[float]:
+        """Per trajectory: the reward model's highest score of a window that may decide, so far."""
+        return self.scorer.best_scores()
+
 
 def build_imagined_env(cfg, task, device: torch.device) -> ImaginedEnv:
     """World model, VAE and reward model of a TrainerConfig, on ``device`` (world model and VAE in bf16 on CUDA

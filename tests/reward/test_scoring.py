@@ -67,3 +67,20 @@ def test_the_incremental_scorer_ignores_a_success_at_the_horizon_by_default():
         scorer.update(video[:, 1:25])
         decision = scorer.decisions()[0]
         assert (decision.complete, decision.finish_step) == (expected, 24)
+
+
+def test_best_scores_are_the_highest_deciding_window_of_each_video():
+    torch.manual_seed(0)
+    model = build_reward_model("tiny")
+    videos = torch.randint(0, 256, (2, 33, 48, 48, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    for count_last in (False, True):
+        scorer = IncrementalScorer(model, float("inf"), batch=2, num_frames=33, window=8, min_steps=12,
+                                   count_last=count_last)
+        assert scorer.best_scores() == [0.0, 0.0]
+        scorer.update(videos[:, :1])
+        for start in range(1, 33, 8):
+            scorer.update(videos[:, start : start + 8])
+        for video, best in zip(videos, scorer.best_scores()):
+            scores = score_windows(model, video, window=8, min_steps=12)
+            deciding = scores if count_last else scores[:-1]  # the window ending at the horizon
+            assert best == float(deciding.max())

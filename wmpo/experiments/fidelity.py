@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -35,30 +36,51 @@ def imagine_greedy(policy: VLAPolicy, env: ImaginedEnv, first_frames: torch.Tens
 
 
 @torch.no_grad()
-def replay_outcomes(env: ImaginedEnv, episodes: list[EpisodeRef], q01: np.ndarray, q99: np.ndarray,
-                    seed: int) -> dict:
-    """Imagined success when the world model replays each real episode's own executed actions from its first frame
-    (the reward model judging, as in imagination), against the simulator's outcome of those same actions.
+def replay_scores(env: ImaginedEnv, episodes: list[EpisodeRef], q01: np.ndarray, q99: np.ndarray,
+                  seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The world model replays each real episode's own executed actions from its first frame; returns the reward
+    model's highest deciding window score of each replay and the simulator's outcome of those same actions.
 
-    Unlike the policy agreement, the actions are fixed: a disagreement is the world model's or the reward model's.
+    The replay runs with the decision switched off, so imagined success at threshold t is exactly score ≥ t (the
+    frames before a decision do not depend on it). Unlike the policy agreement, the actions are fixed: a disagreement
+    is the world model's or the reward model's.
     """
-    imagined, real = [], []
+    scores, real = [], []
     chunk = env.wm.spec.chunk
-    for number, episode in enumerate(episodes):
-        actions = normalize_actions(np.asarray(episode.actions.open(), np.float32), q01, q99)
-        chunks = len(actions) // chunk
-        if chunks == 0:
-            continue
-        env.reset(torch.from_numpy(np.asarray(episode.video.open()[:1])), [seed * 100_003 + number])
-        for c in range(chunks):
-            step = env.step(torch.from_numpy(actions[c * chunk : (c + 1) * chunk])[None])
-            if bool(step.done[0]):
-                break
-        imagined.append(bool(step.success[0]))
-        real.append(bool(episode.meta["complete"]))
+    threshold, env.threshold = env.threshold, math.inf
+    try:
+        for number, episode in enumerate(episodes):
+            actions = normalize_actions(np.asarray(episode.actions.open(), np.float32), q01, q99)
+            chunks = len(actions) // chunk
+            if chunks == 0:
+                continue
+            env.reset(torch.from_numpy(np.asarray(episode.video.open()[:1])), [seed * 100_003 + number])
+            for c in range(chunks):
+                step = env.step(torch.from_numpy(actions[c * chunk : (c + 1) * chunk])[None])
+                if bool(step.done[0]):
+                    break
+            scores.append(env.best_scores()[0])
+            real.append(bool(episode.meta["complete"]))
+    finally:
+        env.threshold = threshold
     if not real:
         raise ValueError("no episode is long enough for one chunk of replay")
-    return agreement(np.array(imagined), np.array(real))
+    return np.asarray(scores, np.float64), np.asarray(real, bool)
+
+
+def balanced_threshold(scores: np.ndarray, real: np.ndarray, prefer: float) -> float:
+    """The decision threshold on ``scores`` with the highest balanced accuracy (the mean of the recall of real
+    successes and of real failures), among the lowest score and the midpoints between distinct scores; ties go to
+    the candidate nearest ``prefer``, which is also returned when ``real`` holds a single class."""
+    scores, real = np.asarray(scores, np.float64), np.asarray(real, bool)
+    if real.all() or not real.any():
+        return float(prefer)
+    distinct = np.unique(scores)
+    candidates = np.concatenate([distinct[:1], (distinct[1:] + distinct[:-1]) / 2])
+    accepted = scores[None, :] >= candidates[:, None]
+    balanced = (accepted[:, real].mean(1) + (~accepted[:, ~real]).mean(1)) / 2
+    best = candidates[np.isclose(balanced, balanced.max())]
+    return float(best[np.argmin(np.abs(best - prefer))])
 
 
 def agreement(imagined: np.ndarray, real: np.ndarray) -> dict:

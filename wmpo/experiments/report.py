@@ -45,9 +45,11 @@ def write_report(output: Path, results: dict, settings: dict) -> None:
               f"World model, open-loop replay of {replay['episodes']} held-out budget episodes with their own actions: "
               f"PSNR {replay['psnr']:.2f} dB vs {replay['copy_first_psnr']:.2f} dB for repeating the first frame "
               f"(per chunk: {', '.join(f'{v:.1f}' for v in replay['psnr_per_chunk'])}).",
-              f"World model + reward model judging those replays: imagined success "
+              f"World model + reward model judging those replays at the threshold imagination uses "
+              f"({outcomes['threshold']:.3f}, chosen on {outcomes['chosen_on']}): imagined success "
               f"{outcomes['imagined_success_rate']:.3f} vs real {outcomes['real_success_rate']:.3f}, agreement "
-              f"{outcomes['agreement']:.3f} (confusion: {json.dumps(outcomes['confusion'])}).",
+              f"{outcomes['agreement']:.3f} (confusion: {json.dumps(outcomes['confusion'])}); at the real-video "
+              f"threshold: agreement {outcomes['at_real_video_threshold']['agreement']:.3f}.",
               f"Reward model on held-out real episodes: precision {reward['precision']:.3f}, recall "
               f"{reward['recall']:.3f} at threshold {reward['threshold']:.3f}.", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {name} | {seconds:.0f} |" for name, seconds in results["stage_seconds"].items()]

@@ -9,9 +9,10 @@ Stages (each skipped when a rerun finds it complete; the long ones also resume i
   budget        P real trajectories of the base policy at the rollout temperature
   world_model   the linear patch autoencoder fitted to the budget's and the demonstrations' frames, then the world
                 model trained from scratch on them; open-loop replay of the held-out budget episodes
-  reward_model  the success classifier, trained on the budget and the demonstrations; threshold chosen on held-out
-                budget episodes; the world model replays those episodes' own actions and the classifier judges them,
-                against the simulator's outcomes
+  reward_model  the success classifier, trained on the budget and the demonstrations; threshold chosen on the
+                held-out budget episodes' videos; the world model replays those episodes' own actions and the
+                classifier judges them against the simulator's outcomes, which sets the threshold imagination uses
+                (imagination_threshold=replays)
   wmpo          WMPO from the base policy in the learned world model (real evaluations on held-out states)
   grpo_sim      GRPO from the base policy in the real simulator with the same P real trajectories
   evaluation    greedy real evaluation of base, WMPO and the baseline on the held-out states; world-model and
@@ -71,6 +72,10 @@ class SmallScaleConfig:
     """Reward-model optimizer steps."""
     rm_heldout: int = 24
     """Budget episodes held out from reward-model training to choose its threshold."""
+    imagination_threshold: str = "replays"
+    """Where the reward-model threshold used in imagination is chosen: ``replays`` (the world model replays the
+    held-out budget episodes' actions; the best balanced accuracy against their real outcomes) or ``real`` (the
+    held-out episodes' real videos, as the classifier is trained)."""
     wmpo_iterations: int = 16
     """WMPO policy updates."""
     groups: int = 4
@@ -98,6 +103,8 @@ class Experiment:
 
         if cfg.until and cfg.until not in STAGES:
             raise SystemExit(f"error: until={cfg.until!r} is not a stage; stages: {', '.join(STAGES)}")
+        if cfg.imagination_threshold not in ("replays", "real"):
+            raise SystemExit(f"error: imagination_threshold={cfg.imagination_threshold!r}: expected replays or real")
         self.cfg = cfg
         self.task = get_task(cfg.task)
         self.out = Path(cfg.output).resolve()
@@ -286,10 +293,12 @@ class Experiment:
         replay = self._replay_outcomes(best["threshold"])
         self.path("reward_model", "replay_outcomes.json").write_text(json.dumps(replay, indent=2) + "\n")
         log.info("world model + reward model replaying the %d held-out budget episodes' own actions: imagined success "
-                 "%.2f vs real %.2f, agreement %.2f", replay["states"], replay["imagined_success_rate"],
-                 replay["real_success_rate"], replay["agreement"])
+                 "%.2f vs real %.2f, agreement %.2f at threshold %.3f (%.2f at the real-video threshold %.3f)",
+                 replay["states"], replay["imagined_success_rate"], replay["real_success_rate"], replay["agreement"],
+                 replay["threshold"], replay["at_real_video_threshold"]["agreement"], best["threshold"])
         return {**{k: best[k] for k in ("threshold", "precision", "recall", "f1")},
-                "replay_agreement": replay["agreement"], "replay_imagined_success": replay["imagined_success_rate"]}
+                "imagination_threshold": replay["threshold"], "replay_agreement": replay["agreement"],
+                "replay_imagined_success": replay["imagined_success_rate"]}
 
     def _imagined_env(self, threshold: float):
         import torch
@@ -302,14 +311,26 @@ class Experiment:
             "imagination.rm_threshold": threshold, "imagination.max_steps": self.task.max_steps})
         return build_imagined_env(trainer_cfg, self.task, torch.device("cpu")), trainer_cfg
 
-    def _replay_outcomes(self, threshold: float) -> dict:
+    def _replay_outcomes(self, real_video_threshold: float) -> dict:
         from opensora.datasets.shards import index_episodes
         from opensora.datasets.windows import load_action_bounds
-        from wmpo.experiments.fidelity import replay_outcomes
+        from wmpo.experiments.fidelity import agreement, balanced_threshold, replay_scores
 
-        env, _ = self._imagined_env(threshold)
+        env, _ = self._imagined_env(real_video_threshold)
         q01, q99 = load_action_bounds(self.path("sft", "policy", "dataset_statistics.json"))
-        return replay_outcomes(env, index_episodes([str(self.path("budget", "heldout"))]), q01, q99, self.cfg.seed)
+        episodes = index_episodes([str(self.path("budget", "heldout"))])
+        scores, real = replay_scores(env, episodes, q01, q99, self.cfg.seed)
+        threshold = real_video_threshold
+        if self.cfg.imagination_threshold == "replays":
+            threshold = balanced_threshold(scores, real, real_video_threshold)
+        return {**agreement(scores >= threshold, real), "threshold": threshold,
+                "chosen_on": self.cfg.imagination_threshold,
+                "at_real_video_threshold": agreement(scores >= real_video_threshold, real),
+                "scores": [round(float(v), 4) for v in scores], "real": real.tolist()}
+
+    def imagined_threshold(self) -> float:
+        """The reward-model threshold imagination decides with (chosen in the reward_model stage)."""
+        return json.loads(self.path("reward_model", "replay_outcomes.json").read_text())["threshold"]
 
     def _subprocess(self, command: list[str], name: str) -> None:
         logfile = self.path("logs", f"{name}.log")
@@ -336,7 +357,7 @@ class Experiment:
         from wmpo.trainer import Trainer
 
         cfg = self.cfg
-        threshold = json.loads(self.path("reward_model", "threshold.json").read_text())["threshold"]
+        threshold = self.imagined_threshold()
         trainer_cfg = self._trainer_config(self.path("wmpo"), {
             "iterations": cfg.wmpo_iterations, "test_freq": cfg.curve_every, "save_freq": cfg.curve_every,
             "imagination.world_model.model_path": self.world_model_weights(),
@@ -401,6 +422,7 @@ class Experiment:
         best = json.loads(self.path("reward_model", "threshold.json").read_text())
         results["reward_model"] = {k: best[k] for k in ("threshold", "precision", "recall", "f1")}
         results["reward_model"]["heldout_episodes"] = cfg.rm_heldout
+        results["reward_model"]["imagination_threshold"] = self.imagined_threshold()
         results["stage_seconds"] = {name: round(rec["seconds"], 1) for name, rec in self.records.items()}
         results["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
         results["seed"] = cfg.seed
@@ -423,7 +445,7 @@ class Experiment:
 
         from wmpo.experiments.fidelity import agreement, imagine_greedy
 
-        env, trainer_cfg = self._imagined_env(self.records["reward_model"]["threshold"])
+        env, trainer_cfg = self._imagined_env(self.imagined_threshold())
         policy = self._policy(self.path("sft", "policy"))
         count = len(real)
         imagined = imagine_greedy(policy, env, torch.from_numpy(states.frames[:count]), self.task.prompt, self.cfg.seed,

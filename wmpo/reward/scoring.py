@@ -140,6 +140,11 @@ class IncrementalScorer:
                     self.finish[row] = end - 1
         return self.done
 
+    def best_scores(self) -> list[float]:
+        """Per video: the highest score of a window that may decide (0 while none has been scored)."""
+        return [max((score for last, score in row.items() if last < self.last_end), default=0.0)
+                for row in self.window_scores]
+
     def decisions(self) -> list[Decision]:
         """Current decisions; an undecided video reports its last frame index."""
         return [
