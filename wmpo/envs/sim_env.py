@@ -9,6 +9,9 @@ State convention: exactly robomimic's ``{"model": <MJCF XML string>, "states": <
 
 from __future__ import annotations
 
+import atexit
+import functools
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +35,12 @@ class StepResult:
     """Upright (H, W, 3) uint8 image of the task camera, or None when rendering was not requested."""
 
 
+def _close_if_alive(env_ref: weakref.ref) -> None:
+    env = env_ref()
+    if env is not None:
+        env.close()
+
+
 class SimEnv:
     """One robosuite environment of a task, with robomimic state handling and upright rendering."""
 
@@ -43,6 +52,11 @@ class SimEnv:
         self.zero_action = np.zeros(task.action_dim)
         # Environments whose states all share one model restore a state without rebuilding it from XML.
         self.loaded_xml = env.sim.model.get_xml() if getattr(env, "fixed_model", False) else None
+        # robosuite registers eglTerminate at exit when its first EGL context is made; a context still alive then is
+        # destroyed on a terminated display, and every such destructor prints an EGL_NOT_INITIALIZED traceback.
+        # atexit runs last-registered first, so closing here frees the contexts while the display still exists.
+        self._close_at_exit = functools.partial(_close_if_alive, weakref.ref(env))
+        atexit.register(self._close_at_exit)
 
     def render(self, camera: str | None = None) -> np.ndarray:
         """Upright (H, W, 3) uint8 image from ``camera`` (default: the task camera)."""
@@ -124,4 +138,5 @@ class SimEnv:
         return {**out, **poses(self.env)}
 
     def close(self) -> None:
+        atexit.unregister(self._close_at_exit)
         self.env.close()
