@@ -5,7 +5,7 @@ import torch
 from opensora.datasets.shards import Episode, index_episodes, write_shards
 from opensora.models.vae import PixelShuffleVAE, frames_to_video, video_to_frames
 from opensora.world_model import WorldModelSpec
-from wmpo.experiments.fidelity import balanced_threshold, replay_open_loop, replay_scores
+from wmpo.fidelity import balanced_threshold, precision_recall, replay_open_loop, replay_scores
 
 Q01, Q99 = np.zeros(7, np.float32), np.full(7, 2.0, np.float32)  # normalized = raw − 1
 
@@ -67,6 +67,20 @@ def test_open_loop_replay_of_a_world_model_that_copies_its_context_equals_the_co
     assert result["psnr_per_chunk"] == pytest.approx(result["copy_first_psnr_per_chunk"])
     assert result["psnr"] == pytest.approx(result["copy_first_psnr"])
     assert result["psnr_per_chunk"][0] > result["psnr_per_chunk"][-1]  # the frames drift further from frame 0
+
+
+def test_episodes_in_memory_replay_like_the_same_episodes_read_from_shards(episodes):
+    in_memory = [ramp_episode("long", 24), ramp_episode("short", 16), ramp_episode("tiny", 5)]
+    assert replay_open_loop(ScriptedWorldModel("oracle"), in_memory, Q01, Q99, seed=0) == replay_open_loop(
+        ScriptedWorldModel("oracle"), episodes, Q01, Q99, seed=0)
+
+
+def test_precision_and_recall_of_success_decisions():
+    predicted = np.array([True, True, False, False, True])
+    real = np.array([True, False, True, False, True])
+    assert precision_recall(predicted, real) == (pytest.approx(2 / 3), pytest.approx(2 / 3))
+    precision, recall = precision_recall(np.zeros(3, bool), np.array([True, False, False]))
+    assert np.isnan(precision) and recall == 0.0
 
 
 class RampScoreEnv:

@@ -33,11 +33,16 @@ def test_reduced_pipeline_leaves_every_artefact(tmp_path):
     sft_rows = [json.loads(line) for line in (out / "sft" / "metrics.jsonl").read_text().splitlines()]
     assert sft_rows[0]["iteration"] == 0 and sft_rows[-1]["val/loss"] < sft_rows[0]["val/loss"]
     results = json.loads((out / "results.json").read_text())
-    for arm in ("base", "wmpo", "grpo_sim"):
+    for arm in ("base", "wmpo", "grpo_sim", "dpo"):
         row = results["arms"][arm]
         assert row["episodes"] == 4 and 0.0 <= row["ci95"][0] <= row["success_rate"] <= row["ci95"][1] <= 1.0
     assert results["arms"]["grpo_sim"]["real_trajectories_used"] == 8
     assert results["arms"]["wmpo"]["real_trajectories_used"] == 8
+    assert results["arms"]["dpo"]["real_trajectories_used"] == 8
+    if records["dpo"]["pairs"] == 0:  # a budget with a single outcome leaves DPO nothing to learn from
+        assert results["arms"]["dpo"]["successes"] == results["arms"]["base"]["successes"]
+    else:
+        assert (out / "dpo" / "checkpoints").is_dir() and (out / "dpo" / "dpo_reference.pt").is_file()
     assert results["world_model_agreement"]["states"] == 4
     assert results["world_model_replay_outcomes"]["states"] == 2  # the held-out budget episodes
     assert [p["iteration"] for p in results["wmpo_curve"]] == [0, 1, 2]
@@ -47,3 +52,12 @@ def test_reduced_pipeline_leaves_every_artefact(tmp_path):
     # A rerun finds every stage complete and does nothing.
     Experiment(cfg).run()
     assert json.loads((out / "stages.json").read_text()) == records
+    # A run from before an arm existed: its evaluation is redone for the missing arm only, the others are reused.
+    for arm in ("base", "wmpo", "grpo_sim"):
+        saved = out / "evaluation" / arm / "eval_results.json"
+        saved.write_text(saved.read_text().replace('"success": false', '"success": true'))
+    del records["evaluation"]["dpo"]
+    (out / "stages.json").write_text(json.dumps(records))
+    Experiment(cfg).run()
+    rerun = json.loads((out / "results.json").read_text())
+    assert rerun["arms"]["base"]["successes"] == 4 and rerun["arms"]["dpo"] == results["arms"]["dpo"]

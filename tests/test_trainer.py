@@ -67,6 +67,19 @@ def test_resumed_run_matches_the_uninterrupted_one(assets, tmp_path, caplog):
 
 
 @pytest.mark.sim
+def test_evaluations_measure_the_learned_models_fidelity(assets, tmp_path):
+    Trainer(quickstart_config(assets, iterations=1, test_freq=1, output=str(tmp_path / "m"),
+                              **{"monitors.enable": True})).fit()
+    row = json.loads((tmp_path / "m" / "metrics.jsonl").read_text().splitlines()[-1])
+    states = row["fidelity/imagined_success_real_success"] + row["fidelity/imagined_success_real_failure"] + row[
+        "fidelity/imagined_failure_real_success"] + row["fidelity/imagined_failure_real_failure"]
+    assert states == 2 and row["fidelity/real_success"] == row["eval/success_rate"]
+    assert 0.0 <= row["fidelity/agreement"] <= 1.0 and row["fidelity/open_loop_psnr"] > 0
+    assert row["time/fidelity_s"] > 0 and "fidelity/rm_recall" in row
+    assert (tmp_path / "m" / "videos" / "iteration_000001" / "open_loop.png").stat().st_size > 0
+
+
+@pytest.mark.sim
 def test_non_finite_update_stops_before_changing_the_parameters(assets, tmp_path):
     trainer = Trainer(quickstart_config(assets, iterations=0, output=str(tmp_path / "x")))
     batch, _ = trainer.generate()

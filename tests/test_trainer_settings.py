@@ -28,6 +28,9 @@ def quickstart(**overrides):
     ("imagination.image_size", 60, "imagination.image_size=60"),
     ("evaluation.backend", "mujoco", "evaluation.backend='mujoco'"),
     ("update.ppo_mini_batch_size", 0, "update.ppo_mini_batch_size=0"),
+    ("algorithm", "ppo", "algorithm='ppo': must be grpo or dpo"),
+    ("algorithm", "dpo", "dpo.shards=[]: must be at least one shard path"),
+    ("dpo.beta", 0.0, "dpo.beta=0.0: must be > 0"),
 ])
 def test_out_of_range_settings_are_named_before_any_work(key, value, message):
     with pytest.raises(SettingError) as caught:

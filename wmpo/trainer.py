@@ -29,7 +29,7 @@ from wmpo.rollout.trajectories import Trajectories, concat_trajectories
 from wmpo.workers.backends import LocalBackend, RayBackend
 from wmpo.tasks import get_task
 from wmpo.threads import cpu_threads
-from wmpo.trainer_config import TrainerConfig
+from wmpo.trainer_config import TrainerConfig, needs_imagination
 from wmpo.trainer_settings import check_trainer_settings
 
 log = logging.getLogger("wmpo")
@@ -73,6 +73,7 @@ def absolute_paths(cfg: TrainerConfig) -> TrainerConfig:
                         (cfg.evaluation, "initial_states")]:
         if getattr(owner, name):
             setattr(owner, name, str(Path(getattr(owner, name)).resolve()))
+    cfg.dpo.shards = [str(Path(pattern).resolve()) for pattern in cfg.dpo.shards]
     return cfg
 
 
@@ -108,7 +109,7 @@ class Trainer:
             (self.output / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
         self.device = torch.device(resolve_device(cfg))
         if cfg.create_missing_assets:
-            create_missing_assets(cfg, self.task)
+            self._create_missing_assets()
         if cfg.num_workers > 0:
             self.backend = RayBackend(cfg, use_gpu=self.device.type == "cuda")
         else:
@@ -120,6 +121,7 @@ class Trainer:
         self.eval_states = self.states
         if cfg.evaluation.initial_states:
             self.eval_states = load_initial_states(Path(cfg.evaluation.initial_states), task=self.task.name)
+        self.monitoring = self._monitoring()
         self.buffer = GroupBuffer()
         self.iteration, self.next_group = 0, 0
         self.last_saved: Path | None = None
@@ -133,6 +135,22 @@ class Trainer:
                                        resume_at=self.iteration)
 
     # -- construction -----------------------------------------------------------------------------------------------
+
+    def _create_missing_assets(self) -> None:
+        create_missing_assets(self.cfg, self.task)
+
+    def _monitoring(self) -> bool:
+        """Whether evaluations measure the learned models' fidelity (which needs them and the policy here)."""
+        cfg = self.cfg
+        if not cfg.monitors.enable:
+            return False
+        if not needs_imagination(cfg) or not isinstance(self.backend, LocalBackend):
+            log.warning("monitors.enable=true is ignored: the fidelity monitors need imagination and the policy in "
+                        "the driver process (num_workers=0)")
+            return False
+        self.eval_first_frames = torch.from_numpy(resize_frames(self.eval_states.frames,
+                                                                cfg.imagination.image_size))
+        return True
 
     def _maybe_resume(self) -> None:
         cfg = self.cfg
@@ -232,6 +250,22 @@ class Trainer:
                         batch.videos[row, :end].numpy(), caption=captions)
 
     def step(self) -> dict[str, float]:
+        """One iteration: learn, evaluate when due, log, checkpoint when due."""
+        cfg = self.cfg
+        metrics = self.learn()
+        self.iteration += 1
+        last = self.iteration == cfg.iterations
+        if cfg.test_freq and (self.iteration % cfg.test_freq == 0 or last):
+            metrics.update(self.evaluate())
+        if self.device.type == "cuda" and isinstance(self.backend, LocalBackend):
+            metrics["perf/peak_memory_gib"] = torch.cuda.max_memory_allocated(self.device) / 1024**3
+        self.logger.write(self.iteration, metrics)
+        if self._saves_now():
+            self.save()
+        return metrics
+
+    def learn(self) -> dict[str, float]:
+        """Rollouts, GRPO advantages and the policy update of one iteration."""
         cfg = self.cfg
         batch, metrics = self.generate()
         if batch is None:
@@ -244,15 +278,6 @@ class Trainer:
             metrics.update(self.backend.update(batch))
             metrics["time/update_s"] = time.perf_counter() - start
             metrics["actor/lr"] = cfg.lr
-        self.iteration += 1
-        last = self.iteration == cfg.iterations
-        if cfg.test_freq and (self.iteration % cfg.test_freq == 0 or last):
-            metrics.update(self.evaluate())
-        if self.device.type == "cuda" and isinstance(self.backend, LocalBackend):
-            metrics["perf/peak_memory_gib"] = torch.cuda.max_memory_allocated(self.device) / 1024**3
-        self.logger.write(self.iteration, metrics)
-        if self._saves_now():
-            self.save()
         return metrics
 
     def save(self) -> Path:
@@ -279,10 +304,20 @@ class Trainer:
         folder = folder or self.output / "videos" / f"iteration_{self.iteration:06d}"
         with cpu_threads(1, enabled=self.device.type == "cpu"):
             result = evaluate_policy(self.backend.predict, self.task, self.eval_states, ecfg.states, ecfg.workers,
-                                     ecfg.backend, folder, ecfg.videos, runner=getattr(self, "sim_runner", None))
+                                     ecfg.backend, folder, ecfg.videos, runner=getattr(self, "sim_runner", None),
+                                     keep_episodes=self.monitoring)
         log.info("real evaluation: success rate %.3f over %d episodes (%s)", result["success_rate"],
                  len(result["episodes"]), folder / "eval_results.json")
-        return {"eval/success_rate": result["success_rate"], "time/eval_s": time.perf_counter() - start}
+        metrics = {"eval/success_rate": result["success_rate"], "time/eval_s": time.perf_counter() - start}
+        if self.monitoring:
+            start = time.perf_counter()
+            metrics.update(self.backend.monitor(self.eval_first_frames, result["results"], folder / "open_loop.png"))
+            metrics["time/fidelity_s"] = time.perf_counter() - start
+            log.info("fidelity: imagined success %.3f vs real %.3f, agreement %.3f; reward model on the real videos: "
+                     "precision %.3f, recall %.3f", metrics["fidelity/imagined_success"],
+                     metrics["fidelity/real_success"], metrics["fidelity/agreement"], metrics["fidelity/rm_precision"],
+                     metrics["fidelity/rm_recall"])
+        return metrics
 
     def fit(self) -> None:
         try:

@@ -52,6 +52,26 @@ class EvalConfig:
 
 
 @dataclass
+class MonitorConfig:
+    enable: bool = False
+    """At each real evaluation, measure how well the world model and the reward model stand in for the simulator on
+    the evaluation states (``fidelity/*`` metrics, ``open_loop.png`` beside the evaluation videos); needs
+    imagination and the policy in the driver process (num_workers=0)."""
+    replay_episodes: int = 2
+    """Real evaluation episodes replayed open loop in the world model."""
+
+
+@dataclass
+class DPOConfig:
+    shards: list[str] = field(default_factory=list)
+    """Episode shards (files, folders or globs) of the real rollouts to learn preferences from (algorithm=dpo)."""
+    beta: float = 0.1
+    """Scale of the implicit reward β·(log π − log π_ref)."""
+    cross_state: bool = True
+    """Also pair successes and failures of different initial states when their states have a single outcome."""
+
+
+@dataclass
 class TrainerConfig:
     task: str = "square"
     """Task name (coffee, square, stack_three, three_piece_assembly)."""
@@ -63,6 +83,9 @@ class TrainerConfig:
     """Run directory."""
     seed: int = 0
     """Seed of the state order and of every rollout."""
+    algorithm: str = "grpo"
+    """grpo: on-policy GRPO on rollouts (imagined, or simulated when imagination is off); dpo: offline trajectory
+    DPO on recorded real rollouts (``dpo.shards``), the frozen starting policy as reference."""
     iterations: int = 100
     """Policy updates."""
     train_batch_size: int = 64
@@ -87,8 +110,13 @@ class TrainerConfig:
     """GRPO update settings."""
     imagination: ImaginationConfig = field(default_factory=ImaginationConfig)
     """Imagined environment."""
+    dpo: DPOConfig = field(default_factory=DPOConfig)
+    """Preference data and loss of algorithm=dpo (its iterations take ``train_batch_size`` pairs, its optimizer
+    steps ``update.ppo_mini_batch_size`` pairs)."""
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     """Real-simulator evaluation."""
+    monitors: MonitorConfig = field(default_factory=MonitorConfig)
+    """World-model fidelity monitors at each real evaluation."""
     test_freq: int = 4
     """Iterations between real evaluations (0 = never; also run after the last iteration)."""
     save_freq: int = 1
@@ -134,4 +162,4 @@ def load_trainer_config(path: str | Path, overrides: list[str] = ()) -> TrainerC
 
 def needs_imagination(cfg: TrainerConfig) -> bool:
     """Whether policy workers must hold a world model and a reward model."""
-    return cfg.imagination.enable and not cfg.val_only
+    return cfg.algorithm == "grpo" and cfg.imagination.enable and not cfg.val_only

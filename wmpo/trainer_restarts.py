@@ -19,11 +19,19 @@ class RestartsExhausted(UserError, RuntimeError):
     """Policy workers kept dying."""
 
 
+def trainer_class(cfg: TrainerConfig) -> type[Trainer]:
+    if cfg.algorithm == "dpo":
+        from wmpo.dpo_trainer import DPOTrainer
+
+        return DPOTrainer
+    return Trainer
+
+
 def fit_with_restarts(cfg: TrainerConfig) -> None:
-    """``Trainer(cfg).fit()``, restarted after each lost worker."""
+    """``Trainer(cfg).fit()`` (``DPOTrainer`` for algorithm=dpo), restarted after each lost worker."""
     restarts = 0
     while True:
-        trainer = Trainer(dataclasses.replace(cfg))
+        trainer = trainer_class(cfg)(dataclasses.replace(cfg))
         try:
             trainer.fit()
             return

@@ -8,11 +8,13 @@ from pathlib import Path
 from opensora.training.checkpointing import incompleteness
 from opensora.training.settings import SettingError, check_settings
 from wmpo.policy.checkpoint import policy_folder_problem
+from wmpo.trainer_config import needs_imagination
 
 log = logging.getLogger("wmpo")
 
 BACKENDS = ("auto", "builtin", "mimicgen")
 DEVICES = ("auto", "cpu", "cuda")
+ALGORITHMS = ("grpo", "dpo")
 
 
 def _positive_or_none(value) -> bool:
@@ -33,6 +35,11 @@ def check_trainer_settings(cfg) -> None:
         (0.0 <= cfg.accuracy_lower_bound <= 1.0, "accuracy_lower_bound", cfg.accuracy_lower_bound, "in [0, 1]"),
         (cfg.accuracy_lower_bound <= cfg.accuracy_upper_bound <= 1.0, "accuracy_upper_bound",
          cfg.accuracy_upper_bound, f"in [accuracy_lower_bound={cfg.accuracy_lower_bound}, 1]"),
+        (cfg.algorithm in ALGORITHMS, "algorithm", cfg.algorithm, " or ".join(ALGORITHMS)),
+        (cfg.algorithm != "dpo" or bool(cfg.dpo.shards), "dpo.shards", cfg.dpo.shards,
+         "at least one shard path (algorithm=dpo)"),
+        (cfg.dpo.beta > 0, "dpo.beta", cfg.dpo.beta, "> 0"),
+        (cfg.monitors.replay_episodes >= 0, "monitors.replay_episodes", cfg.monitors.replay_episodes, "≥ 0"),
         (cfg.temperature > 0, "temperature", cfg.temperature, "> 0"),
         (ucfg.temperature is None or ucfg.temperature > 0, "update.temperature", ucfg.temperature, "> 0 or null"),
         (cfg.lr >= 0, "lr", cfg.lr, "≥ 0"),
@@ -76,7 +83,7 @@ def _check_paths(cfg) -> None:
     required = [("evaluation.initial_states", cfg.evaluation.initial_states)]
     if not cfg.create_missing_assets:
         required += [("initial_states", cfg.initial_states)]
-    if cfg.imagination.enable and not cfg.val_only:
+    if needs_imagination(cfg):
         required += [("imagination.reward_model_path", icfg.reward_model_path),
                      ("imagination.world_model.model_path", icfg.world_model.model_path),
                      ("imagination.world_model.vae_path", icfg.world_model.vae_path)]

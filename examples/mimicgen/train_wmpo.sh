@@ -11,11 +11,8 @@ cd "$(dirname "$0")/../.."
 TASK=${1:?usage: train_wmpo.sh <task> <budget> [key=value ...]}
 BUDGET=${2:?usage: train_wmpo.sh <task> <budget> [key=value ...]}
 shift 2
-export TOKENIZERS_PARALLELISM=true PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True MUJOCO_GL=${MUJOCO_GL:-egl}
-NUM_NODES=${NUM_NODES:-1}
-NUM_GPUS_PER_NODE=${NUM_GPUS_PER_NODE:-1}
-WORKERS=$((NUM_NODES * NUM_GPUS_PER_NODE))
-(( WORKERS > 1 )) || WORKERS=0
+source examples/common.sh
+trainer_environment
 exec python -m wmpo.train --config-name mimicgen \
   num_workers="$WORKERS" \
   task="$TASK" \

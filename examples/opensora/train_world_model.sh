@@ -9,12 +9,8 @@ TASK=${1:?usage: train_world_model.sh <task> <budget> [--dry-run] [key=value ...
 BUDGET=${2:?usage: train_world_model.sh <task> <budget> [--dry-run] [key=value ...]}
 shift 2
 
-case "$TASK/$BUDGET" in
-  square/1280) DATA=square_1280_demos ;;          # the released square-1280 set has no _dpo suffix
-  */1280) DATA=${TASK}_1280_demos_dpo ;;
-  */128) DATA=${TASK}_128_demos ;;
-  *) echo "budget must be 128 or 1280, got $BUDGET" >&2; exit 2 ;;
-esac
+source examples/common.sh
+DATA=$(budget_rollouts "$TASK" "$BUDGET")
 
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
@@ -24,7 +20,7 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-$(python -c "import torch; print(max(torch.cuda.d
 
 ARGS=(
   --config configs/world_model/train_mimicgen.yaml
-  "data.shards=[data_files/example_rollouts/${DATA}]"
+  "data.shards=[${DATA}]"
   "data.stats=data_files/statistics/${TASK}/dataset_statistics.json"
   "output=outputs/world_models/${TASK}/P_${BUDGET}"
 )

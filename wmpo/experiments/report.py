@@ -30,8 +30,7 @@ def write_report(output: Path, results: dict, settings: dict) -> None:
     """report.md: the arms' table, the fidelity numbers, the time per stage and the settings."""
     lines = [f"# Small-scale WMPO experiment (seed {settings['seed']})", "",
              "| arm | real success | 95% Wilson CI | episodes | real trajectories used |", "|---|---|---|---|---|"]
-    for arm in ("base", "wmpo", "grpo_sim"):
-        row = results["arms"][arm]
+    for arm, row in results["arms"].items():
         low, high = row["ci95"]
         lines.append(f"| {arm} | {row['success_rate']:.3f} | [{low:.3f}, {high:.3f}] | {row['episodes']} | "
                      f"{row['real_trajectories_used']} |")
@@ -60,8 +59,12 @@ def write_report(output: Path, results: dict, settings: dict) -> None:
     (output / "report.md").write_text("\n".join(lines))
 
 
-def plot_success(path: Path, curve: list[dict], base: dict, baseline: dict) -> None:
-    """Real success of WMPO checkpoints against the iteration, with the base policy and the baseline as lines."""
+BASELINE_STYLES = {"base": ("gray", "--", "base policy"), "grpo_sim": ("tab:red", ":", "GRPO in simulator"),
+                   "dpo": ("tab:green", "-.", "DPO on the real budget")}
+
+
+def plot_success(path: Path, curve: list[dict], arms: dict) -> None:
+    """Real success of WMPO checkpoints against the iteration, with the base policy and the baselines as lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,8 +77,9 @@ def plot_success(path: Path, curve: list[dict], base: dict, baseline: dict) -> N
     highs = [point["ci95"][1] for point in curve]
     axis.plot(iterations, rates, marker="o", label="WMPO (real success)")
     axis.fill_between(iterations, lows, highs, alpha=0.2)
-    axis.axhline(base["success_rate"], color="gray", linestyle="--", label="base policy")
-    axis.axhline(baseline["success_rate"], color="tab:red", linestyle=":", label="GRPO in simulator")
+    for arm, (color, style, label) in BASELINE_STYLES.items():
+        if arm in arms:
+            axis.axhline(arms[arm]["success_rate"], color=color, linestyle=style, label=label)
     axis.set_xlabel("WMPO iteration")
     axis.set_ylabel("real success rate")
     axis.set_ylim(0, 1)

@@ -15,8 +15,9 @@ Stages (each skipped when a rerun finds it complete; the long ones also resume i
                 (imagination_threshold=replays)
   wmpo          WMPO from the base policy in the learned world model (real evaluations on held-out states)
   grpo_sim      GRPO from the base policy in the real simulator with the same P real trajectories
-  evaluation    greedy real evaluation of base, WMPO and the baseline on the held-out states; world-model and
-                reward-model fidelity; results.json, report.md, success.png
+  dpo           offline trajectory DPO from the base policy on the P budget trajectories (success/failure pairs)
+  evaluation    greedy real evaluation of base, WMPO and the baselines on the held-out states; world-model and
+                reward-model fidelity; results.json, report.md, success.png (rerun when an arm is missing from it)
 """
 
 from __future__ import annotations
@@ -86,6 +87,12 @@ class SmallScaleConfig:
     """Policy learning rate of WMPO and the baseline."""
     eval_episodes: int = 200
     """Held-out initial states of the final greedy evaluation (one episode each)."""
+    dpo_iterations: int = 16
+    """DPO policy updates (one optimizer step of ``dpo_pairs`` pairs each)."""
+    dpo_pairs: int = 8
+    """Preference pairs per DPO update."""
+    dpo_beta: float = 0.1
+    """DPO's β."""
     curve_every: int = 4
     """WMPO iterations between real evaluations for the success curve."""
     curve_episodes: int = 50
@@ -94,7 +101,8 @@ class SmallScaleConfig:
     """Stop after this stage (empty: run all stages)."""
 
 
-STAGES = ("states", "demos", "sft", "budget", "world_model", "reward_model", "wmpo", "grpo_sim", "evaluation")
+STAGES = ("states", "demos", "sft", "budget", "world_model", "reward_model", "wmpo", "grpo_sim", "dpo", "evaluation")
+ARMS = ("base", "wmpo", "grpo_sim", "dpo")
 
 
 class Experiment:
@@ -113,16 +121,20 @@ class Experiment:
         self.records = json.loads(self.record_path.read_text()) if self.record_path.is_file() else {}
         settings = self.out / "settings.json"
         recorded = _settings(cfg)
-        if settings.is_file() and json.loads(settings.read_text()) != recorded:
+        if settings.is_file() and not _same_settings(json.loads(settings.read_text()), recorded):
             raise SystemExit(f"error: {settings} holds other settings; use a new output folder or the same settings")
         settings.write_text(json.dumps(recorded, indent=2) + "\n")
+
+    def _stale(self, name: str) -> bool:
+        """A completed evaluation that lacks an arm (a run from before the arm existed) is run again."""
+        return name == "evaluation" and any(arm not in self.records[name] for arm in ARMS)
 
     def path(self, *parts: str) -> Path:
         return self.out.joinpath(*parts)
 
     def run(self) -> None:
         for number, name in enumerate(STAGES, start=1):
-            if name in self.records:
+            if name in self.records and not self._stale(name):
                 log.info("[%d/%d] %s: done earlier (%.0f s)", number, len(STAGES), name, self.records[name]["seconds"])
                 continue
             log.info("[%d/%d] %s ...", number, len(STAGES), name)
@@ -264,7 +276,7 @@ class Experiment:
         from opensora.datasets.shards import index_episodes
         from opensora.datasets.windows import load_action_bounds
         from opensora.world_model import WorldModel
-        from wmpo.experiments.fidelity import replay_open_loop
+        from wmpo.fidelity import replay_open_loop
 
         spec = self._trainer_config(self.path("fidelity"), {}).imagination.world_model
         spec.model_path, spec.num_sampling_steps = str(self.world_model_weights()), sampling_steps
@@ -314,7 +326,7 @@ class Experiment:
     def _replay_outcomes(self, real_video_threshold: float) -> dict:
         from opensora.datasets.shards import index_episodes
         from opensora.datasets.windows import load_action_bounds
-        from wmpo.experiments.fidelity import agreement, balanced_threshold, replay_scores
+        from wmpo.fidelity import agreement, balanced_threshold, replay_scores
 
         env, _ = self._imagined_env(real_video_threshold)
         q01, q99 = load_action_bounds(self.path("sft", "policy", "dataset_statistics.json"))
@@ -383,6 +395,28 @@ class Experiment:
         used = int(sum(row.get("rollout/trajectories", 0) for row in _metrics(self.path("grpo_sim"))))
         return {"iterations": iterations, "real_trajectories": used}
 
+    def stage_dpo(self) -> dict:
+        from opensora.datasets.shards import index_episodes
+        from wmpo.dpo_trainer import DPOTrainer
+
+        cfg = self.cfg
+        used = self.records["budget"]["episodes"]
+        outcomes = [bool(e.meta["complete"]) for e in index_episodes([str(self.path("budget"))])]
+        if all(outcomes) or not any(outcomes):
+            # No preference pair exists: DPO leaves the base policy as it is.
+            log.warning("the budget's %d episodes all %s: no preference pair; the dpo arm is the base policy",
+                        len(outcomes), "succeeded" if all(outcomes) else "failed")
+            return {"iterations": 0, "pairs": 0, "real_trajectories": used}
+        trainer_cfg = self._trainer_config(self.path("dpo"), {
+            "algorithm": "dpo", "dpo.shards": f"[{self.path('budget', 'main')},{self.path('budget', 'heldout')}]",
+            "dpo.beta": cfg.dpo_beta, "iterations": cfg.dpo_iterations, "train_batch_size": cfg.dpo_pairs,
+            "update.ppo_mini_batch_size": cfg.dpo_pairs, "test_freq": 0, "save_freq": cfg.dpo_iterations})
+        DPOTrainer(trainer_cfg).fit()
+        rows = _metrics(self.path("dpo"))
+        return {"iterations": cfg.dpo_iterations, "pairs": rows[-1]["dpo/pairs"], "real_trajectories": used,
+                "preference_accuracy_last": rows[-1]["dpo/preference_accuracy"],
+                "reward_margin_last": rows[-1]["dpo/reward_margin"]}
+
     def stage_evaluation(self) -> dict:
         from wmpo.trainer_checkpoint import latest_checkpoint
         from wmpo.envs.initial_states import load_initial_states
@@ -395,13 +429,21 @@ class Experiment:
         states = load_initial_states(self.path("states", "eval"), task=self.task.name)
         arms = {"base": self.path("sft", "policy"),
                 "wmpo": latest_checkpoint(self.path("wmpo")) / "actor",
-                "grpo_sim": latest_checkpoint(self.path("grpo_sim")) / "actor"}
+                "grpo_sim": latest_checkpoint(self.path("grpo_sim")) / "actor",
+                "dpo": (latest_checkpoint(self.path("dpo")) / "actor" if self.records["dpo"]["pairs"]
+                        else self.path("sft", "policy"))}
         budget_used = self.records["budget"]["episodes"]
-        real_used = {"base": 0, "wmpo": budget_used, "grpo_sim": self.records["grpo_sim"]["real_trajectories"]}
+        real_used = {"base": 0, "wmpo": budget_used, "grpo_sim": self.records["grpo_sim"]["real_trajectories"],
+                     "dpo": self.records["dpo"]["real_trajectories"]}
         runner = VectorRunner(self.task, backend="builtin", num_workers=cfg.workers, record_frames=False)
         outcomes = {}
         try:
             for arm, path in arms.items():
+                saved = self.path("evaluation", arm, "eval_results.json")
+                if saved.is_file() and len(episodes := json.loads(saved.read_text())["episodes"]) == cfg.eval_episodes:
+                    outcomes[arm] = [ep["success"] for ep in episodes]  # evaluated before an interruption
+                    log.info("%s: real success %.3f (evaluated earlier)", arm, np.mean(outcomes[arm]))
+                    continue
                 policy = self._policy(path)
 
                 def predict(frames, instructions, policy=policy):
@@ -437,13 +479,13 @@ class Experiment:
         results["wmpo_curve"] = curve
         (self.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         write_report(self.out, results, _settings(cfg))
-        plot_success(self.out / "success.png", curve, results["arms"]["base"], results["arms"]["grpo_sim"])
+        plot_success(self.out / "success.png", curve, results["arms"])
         return {arm: results["arms"][arm]["success_rate"] for arm in arms}
 
     def _agreement(self, states, real: list[bool]) -> dict:
         import torch
 
-        from wmpo.experiments.fidelity import agreement, imagine_greedy
+        from wmpo.fidelity import agreement, imagine_greedy
 
         env, trainer_cfg = self._imagined_env(self.imagined_threshold())
         policy = self._policy(self.path("sft", "policy"))
@@ -462,6 +504,13 @@ def _settings(cfg: SmallScaleConfig) -> dict:
     settings = asdict(cfg)
     settings.pop("until")
     return settings
+
+
+def _same_settings(recorded: dict, current: dict) -> bool:
+    """Equal, where a setting the recorded run predates counts as its default (which that run used)."""
+    defaults = asdict(SmallScaleConfig())
+    known = set(recorded) <= set(current)
+    return known and all(recorded.get(key, defaults[key]) == value for key, value in current.items())
 
 
 def _metrics(run: Path) -> list[dict]:

@@ -98,3 +98,9 @@ def unnormalize_actions(normalized: np.ndarray, stats: dict[str, np.ndarray]) ->
     low, high, mask = stats["q01"], stats["q99"], stats["mask"]
     scaled = 0.5 * (normalized + 1.0) * (high - low + 1e-8) + low
     return np.where(mask, scaled, normalized)
+
+
+def action_tokens(actions: np.ndarray, stats: dict[str, np.ndarray], tokenizer: ActionTokenizer) -> torch.Tensor:
+    """Environment actions (B, chunk, 7) → token ids (B, chunk·7): the inverse of the decoding path on its outputs."""
+    normalized = torch.from_numpy(normalize_actions(actions, stats)).reshape(len(actions), -1)
+    return tokenizer.normalized_to_tokens(normalized)

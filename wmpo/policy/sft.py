@@ -33,9 +33,8 @@ from opensora.training.checkpointing import incompleteness, newest_complete, wri
 from opensora.training.distributed import setup_distributed
 from opensora.training.settings import SettingError, check_settings
 from wmpo.data.statistics import action_statistics
-from wmpo.policy.action_tokenizer import ActionTokenizer, action_stats, normalize_actions, unnormalize_actions
+from wmpo.policy.action_tokenizer import ActionTokenizer, action_stats, action_tokens, unnormalize_actions
 from wmpo.policy.checkpoint import policy_folder_problem
-from wmpo.policy.modeling import NUM_ACTION_TOKENS
 from wmpo.policy.processing import PromptTokenizer, center_crop_resize, normalize_two_copies, random_crop_resize
 from wmpo.policy.sft_data import StepExamples
 
@@ -117,8 +116,7 @@ def validate_config(cfg: SFTConfig) -> None:
 
 def action_slots(actions: np.ndarray, stats: dict, tokenizer: ActionTokenizer) -> torch.Tensor:
     """Environment actions (B, 8, 7) → target indices (B, 56) among the action logits."""
-    normalized = torch.from_numpy(normalize_actions(actions, stats)).reshape(len(actions), NUM_ACTION_TOKENS)
-    return tokenizer.token_to_slot(tokenizer.normalized_to_tokens(normalized))
+    return tokenizer.token_to_slot(action_tokens(actions, stats, tokenizer))
 
 
 def decode_slots(slots: torch.Tensor, stats: dict, tokenizer: ActionTokenizer) -> np.ndarray:

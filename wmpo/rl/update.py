@@ -50,7 +50,7 @@ def slice_inputs(policy: VLAPolicy, batch: Trajectories, row: int, chunks: slice
     }
 
 
-def _slices(batch: Trajectories, rows: list[int], step: int | None) -> list[tuple[int, slice, int, int]]:
+def chunk_slices(batch: Trajectories, rows: list[int], step: int | None) -> list[tuple[int, slice, int, int]]:
     """(row, chunk range, valid tokens in the range, valid tokens of the row) for every slice with work."""
     work = []
     for row in rows:
@@ -66,12 +66,26 @@ def _slices(batch: Trajectories, rows: list[int], step: int | None) -> list[tupl
     return work
 
 
-def _idle_pass(policy: VLAPolicy, temperature: float, autocast) -> None:
+def idle_pass(policy: VLAPolicy, temperature: float, autocast) -> None:
     """A zero-weight forward/backward for a rank with no (more) work in this mini-batch."""
     inputs, responses = policy.idle_inputs()
     with autocast:
         log_probs, _ = policy.log_probs(inputs, responses, temperature=temperature)
     (log_probs.float().sum() * 0.0).backward()
+
+
+def clipped_step(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer, grad_clip: float,
+                 where: str) -> float:
+    """Clip the global gradient norm and step; a non-finite norm raises before the step, so the parameters and the
+    checkpoints on disk stay the last good ones. Returns the norm before clipping."""
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    grad_norm = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
+    if not math.isfinite(grad_norm):
+        optimizer.zero_grad(set_to_none=True)
+        raise FloatingPointError(f"non-finite policy gradient norm ({grad_norm}) in {where}; the parameters were not "
+                                 "updated")
+    optimizer.step()
+    return grad_norm
 
 
 def update_policy(
@@ -105,12 +119,12 @@ def update_policy(
     for index in range(steps):
         rows = list(range(index * local_batch, min((index + 1) * local_batch, len(batch))))
         trajectories = global_sum(len(rows))
-        work = _slices(batch, rows, cfg.traj_mini_batch_size)
+        work = chunk_slices(batch, rows, cfg.traj_mini_batch_size)
         passes = global_max(len(work))
         optimizer.zero_grad(set_to_none=True)
         for number in range(passes):
             if number >= len(work):
-                _idle_pass(policy, cfg.temperature, autocast)
+                idle_pass(policy, cfg.temperature, autocast)
                 continue
             row, chunks, valid, total = work[number]
             tokens = slice(chunks.start * NUM_ACTION_TOKENS, chunks.stop * NUM_ACTION_TOKENS)
@@ -136,15 +150,7 @@ def update_policy(
             totals["kl_tokens"] += out.approx_kl * valid
             totals["entropy_tokens"] += out.entropy * valid
             totals["tokens"] += valid
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        grad_norm = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
-        if not math.isfinite(grad_norm):
-            # Before the step: the parameters and the checkpoints on disk stay the last good ones.
-            optimizer.zero_grad(set_to_none=True)
-            raise FloatingPointError(f"non-finite policy gradient norm ({grad_norm}) in mini-batch {index}; "
-                                     "the parameters were not updated")
-        grad_norms.append(grad_norm)
-        optimizer.step()
+        grad_norms.append(clipped_step(params, optimizer, cfg.grad_clip, f"mini-batch {index}"))
     optimizer.zero_grad(set_to_none=True)  # gradients would otherwise hold a model's worth of memory until next time
     totals = {key: global_sum(value) for key, value in totals.items()}
     count = max(1, len(grad_norms))

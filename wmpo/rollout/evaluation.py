@@ -42,9 +42,11 @@ def evaluate_policy(
     output: Path,
     videos: int = 4,
     runner=None,
+    keep_episodes: bool = False,
 ) -> dict:
     """Greedy ``predict(frames, instructions) → actions (B, 8, 7)`` over the first ``count`` states; success rate,
-    per-episode results (eval_results.json) and mp4s in ``output``. A given ``runner`` is used and left open."""
+    per-episode results (eval_results.json) and mp4s in ``output``. A given ``runner`` is used and left open.
+    ``keep_episodes`` records every episode's frames and returns the episodes under ``"results"``."""
     from wmpo.envs.vector import VectorRunner
 
     count = min(count, len(states))
@@ -56,7 +58,7 @@ def evaluate_policy(
     if own:
         # Without videos only the frames the policy sees are rendered (one per chunk).
         runner = VectorRunner(task, backend=backend or states.backend, num_workers=min(workers, count),
-                              record_frames=videos > 0)
+                              record_frames=videos > 0 or keep_episodes)
     try:
         episodes = runner.run(states.states[:count], act, state_ids=list(range(count)), progress=True)
     finally:
@@ -72,4 +74,7 @@ def evaluate_policy(
         if ep.frames is not None:
             outcome = "success" if ep.success else "failure"
             write_video(output / f"real_state{ep.state_id}_{outcome}.mp4", ep.frames, caption=outcome)
-    return {"success_rate": success_rate, "episodes": records}
+    result = {"success_rate": success_rate, "episodes": records}
+    if keep_episodes:
+        result["results"] = episodes
+    return result

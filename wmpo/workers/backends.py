@@ -45,6 +45,16 @@ class LocalBackend:
     def update(self, batch: Trajectories) -> dict[str, float]:
         return self.host.update(batch)
 
+    def monitor(self, first_frames: torch.Tensor, results: list, strip_path: Path) -> dict[str, float]:
+        return self.host.monitor(first_frames, results, strip_path)
+
+    def sequence_log_probs(self, batch: Trajectories) -> torch.Tensor:
+        return self.host.sequence_log_probs(batch)
+
+    def dpo_update(self, chosen: Trajectories, rejected: Trajectories, chosen_ref: torch.Tensor,
+                   rejected_ref: torch.Tensor) -> dict[str, float]:
+        return self.host.dpo_update(chosen, rejected, chosen_ref, rejected_ref)
+
     def save(self, path: Path) -> None:
         from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
@@ -89,6 +99,16 @@ class RayBackend:
 
     def update(self, batch: Trajectories) -> dict[str, float]:
         return self.group.call_each("update", [(shard,) for shard in split_rows(batch, len(self.group))])[0]
+
+    def sequence_log_probs(self, batch: Trajectories) -> torch.Tensor:
+        return torch.cat(self.group.call_each("sequence_log_probs",
+                                              [(shard,) for shard in split_rows(batch, len(self.group))]))
+
+    def dpo_update(self, chosen: Trajectories, rejected: Trajectories, chosen_ref: torch.Tensor,
+                   rejected_ref: torch.Tensor) -> dict[str, float]:
+        # The same row split for all four keeps each pair on one worker.
+        shards = zip(*(split_rows(part, len(self.group)) for part in (chosen, rejected, chosen_ref, rejected_ref)))
+        return self.group.call_each("dpo_update", list(shards))[0]
 
     def predict(self, frames: np.ndarray, instructions: list[str]) -> np.ndarray:
         parts = even_slices(len(frames), len(self.group))

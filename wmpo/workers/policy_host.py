@@ -1,5 +1,5 @@
 """What a process holding the policy (whole, or one FSDP2 shard) does for the trainer: imagined rollouts, simulator
-queries and GRPO updates, all at the same precision so rollout and update log-probs are computed alike."""
+queries, GRPO and DPO updates, all at the same precision so rollout and update log-probs are computed alike."""
 
 from __future__ import annotations
 
@@ -42,6 +42,31 @@ class PolicyHost:
 
         with optimizer_on(self.optimizer, self.device, self.cfg.offload_optimizer):
             return update_policy(self.policy, self.optimizer, batch, self.cfg.update, self.autocast)
+
+    def sequence_log_probs(self, batch: Trajectories) -> torch.Tensor:
+        """(B,) sums of the trajectories' executed-token log-probs at the update temperature."""
+        from wmpo.rl.dpo_update import sequence_log_probs
+
+        self.policy.model.eval()
+        return sequence_log_probs(self.policy, batch, self.cfg.update.temperature,
+                                  self.cfg.update.traj_mini_batch_size, self.autocast)
+
+    def dpo_update(self, chosen: Trajectories, rejected: Trajectories, chosen_ref: torch.Tensor,
+                   rejected_ref: torch.Tensor) -> dict[str, float]:
+        from wmpo.rl.dpo_update import update_dpo
+
+        with optimizer_on(self.optimizer, self.device, self.cfg.offload_optimizer):
+            return update_dpo(self.policy, self.optimizer, chosen, rejected, chosen_ref, rejected_ref,
+                              self.cfg.update, self.cfg.dpo.beta, self.autocast)
+
+    def monitor(self, first_frames: torch.Tensor, results: list, strip_path) -> dict[str, float]:
+        """World-model and reward-model fidelity on a real evaluation's episodes (see ``wmpo.fidelity.monitor``)."""
+        from wmpo.fidelity import monitor
+
+        icfg = self.cfg.imagination
+        with self.inference():
+            return monitor(self.policy, self.env, self.task.prompt, first_frames, results, self.cfg.seed,
+                           icfg.jpeg_resize, self.cfg.monitors.replay_episodes, strip_path)
 
     def predict(self, frames: np.ndarray, instructions: list[str]) -> np.ndarray:
         """Greedy actions (B, 8, 7)."""

@@ -64,6 +64,13 @@ class PolicyWorker(DistributedWorker):
             metrics["perf/worker_peak_memory_gib"] = torch.cuda.max_memory_allocated(self.device) / 1024**3
         return metrics
 
+    def sequence_log_probs(self, batch: Trajectories) -> torch.Tensor:
+        return self.host.sequence_log_probs(batch)
+
+    def dpo_update(self, chosen: Trajectories, rejected: Trajectories, chosen_ref: torch.Tensor,
+                   rejected_ref: torch.Tensor) -> dict[str, float]:
+        return self.host.dpo_update(chosen, rejected, chosen_ref, rejected_ref)
+
     def predict(self, frames: np.ndarray, instructions: list[str]) -> np.ndarray:
         """Greedy actions for this worker's share of the frames (possibly none)."""
         if len(frames) == 0:

@@ -1,4 +1,5 @@
-"""How well the learned world model and reward model stand in for the simulator, measured on real outcomes."""
+"""How well the learned world model and reward model stand in for the simulator, measured on real outcomes (the
+small-scale experiment's fidelity numbers and the trainer's monitors)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from opensora.datasets.shards import EpisodeRef
+from opensora.datasets.shards import Episode, EpisodeRef
 from opensora.datasets.windows import normalize_actions
 from opensora.world_model import WorldModel
 from wmpo.imagination import ImaginedEnv
@@ -54,7 +55,7 @@ def replay_scores(env: ImaginedEnv, episodes: list[EpisodeRef], q01: np.ndarray,
             chunks = len(actions) // chunk
             if chunks == 0:
                 continue
-            env.reset(torch.from_numpy(np.asarray(episode.video.open()[:1])), [seed * 100_003 + number])
+            env.reset(torch.from_numpy(np.array(episode.video.open()[:1])), [seed * 100_003 + number])
             for c in range(chunks):
                 step = env.step(torch.from_numpy(actions[c * chunk : (c + 1) * chunk])[None])
                 if bool(step.done[0]):
@@ -100,9 +101,16 @@ def agreement(imagined: np.ndarray, real: np.ndarray) -> dict:
     }
 
 
+def _episode_arrays(episode: Episode | EpisodeRef) -> tuple[np.ndarray, np.ndarray, int]:
+    """Video, actions and finish_step of an episode in memory or in a shard."""
+    if isinstance(episode, Episode):
+        return episode.video, episode.actions, int(episode.meta["finish_step"])
+    return np.asarray(episode.video.open()), np.asarray(episode.actions.open()), episode.finish_step
+
+
 @torch.no_grad()
-def replay_open_loop(wm: WorldModel, episodes: list[EpisodeRef], q01: np.ndarray, q99: np.ndarray, seed: int,
-                     strip_path: Path | None = None) -> dict:
+def replay_open_loop(wm: WorldModel, episodes: list[Episode | EpisodeRef], q01: np.ndarray, q99: np.ndarray,
+                     seed: int, strip_path: Path | None = None) -> dict:
     """Imagine real episodes from their first frame with their executed actions, chunk after chunk, without ever
     seeing a real frame again; PSNR per chunk against the real frames and against repeating the first frame.
 
@@ -112,11 +120,12 @@ def replay_open_loop(wm: WorldModel, episodes: list[EpisodeRef], q01: np.ndarray
     copy_errors: dict[int, list[float]] = {}
     strips = []
     for number, episode in enumerate(episodes):
-        chunks = episode.finish_step // wm.spec.chunk
+        video, actions, steps = _episode_arrays(episode)
+        chunks = steps // wm.spec.chunk
         if chunks == 0:
             continue
-        video = torch.from_numpy(np.asarray(episode.video.open()))
-        actions = normalize_actions(np.asarray(episode.actions.open(), np.float32), q01, q99)
+        video = torch.from_numpy(np.array(video))
+        actions = normalize_actions(np.asarray(actions, np.float32), q01, q99)
         generator = [torch.Generator(device=wm.device).manual_seed(seed * 100_003 + number)]
         context = wm.initial_context(video[:1], generator)
         imagined = []
@@ -153,3 +162,48 @@ def replay_open_loop(wm: WorldModel, episodes: list[EpisodeRef], q01: np.ndarray
         "psnr": to_psnr([e for c in errors for e in errors[c]]),
         "copy_first_psnr": to_psnr([e for c in copy_errors for e in copy_errors[c]]),
     }
+
+
+def precision_recall(predicted: np.ndarray, real: np.ndarray) -> tuple[float, float]:
+    """Precision and recall of ``predicted`` successes against ``real`` ones (NaN where undefined)."""
+    predicted, real = np.asarray(predicted, bool), np.asarray(real, bool)
+    hits = float((predicted & real).sum())
+    precision = hits / predicted.sum() if predicted.any() else float("nan")
+    recall = hits / real.sum() if real.any() else float("nan")
+    return float(precision), float(recall)
+
+
+@torch.no_grad()
+def monitor(policy: VLAPolicy, env: ImaginedEnv, instruction: str, first_frames: torch.Tensor, results: list,
+            seed: int, jpeg_resize: bool, replay_episodes: int, strip_path: Path | None) -> dict[str, float]:
+    """Fidelity of the learned models at one real evaluation of the current policy (``results``: its episodes,
+    frames recorded, on the states whose first frames are ``first_frames``).
+
+    - the greedy policy imagined from the same first frames: imagined vs real success, per-state agreement and the
+      confusion counts;
+    - the reward model on the real evaluation videos, judged against the simulator's success (a real episode ends at
+      its success, so the window ending at the last frame counts);
+    - open-loop drift: the world model replays the first ``replay_episodes`` real episodes' actions from their
+      first frame; PSNR per chunk against the real frames, next to repeating the first frame (strip at
+      ``strip_path``: real frames over imagined ones at each chunk's last frame).
+    """
+    from wmpo.reward.scoring import score_video
+    from wmpo.rollout.collection import episode_record
+
+    real = np.array([r.success for r in results], bool)
+    imagined = imagine_greedy(policy, env, first_frames[: len(results)], instruction, seed, jpeg_resize=jpeg_resize)
+    states = agreement(imagined, real)
+    metrics = {"fidelity/imagined_success": states["imagined_success_rate"],
+               "fidelity/real_success": states["real_success_rate"], "fidelity/agreement": states["agreement"],
+               **{f"fidelity/{name}": float(count) for name, count in states["confusion"].items()}}
+    judged = [score_video(env.reward_model, torch.from_numpy(r.frames), env.threshold, min_steps=env.min_steps,
+                          count_last=True).complete for r in results]
+    metrics["fidelity/rm_precision"], metrics["fidelity/rm_recall"] = precision_recall(np.array(judged), real)
+    chunk = env.wm.spec.chunk
+    replayed = [episode_record(r, f"state{r.state_id}") for r in results if r.finish_step >= chunk][:replay_episodes]
+    if replayed:
+        drift = replay_open_loop(env.wm, replayed, policy.stats["q01"], policy.stats["q99"], seed, strip_path)
+        metrics.update({"fidelity/open_loop_psnr": drift["psnr"],
+                        "fidelity/open_loop_psnr_last_chunk": drift["psnr_per_chunk"][-1],
+                        "fidelity/open_loop_copy_first_psnr": drift["copy_first_psnr"]})
+    return metrics

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# The DPO baseline on coffee from the released SFT policy, on the 128-rollout real budget.
+exec bash "$(dirname "$0")/../train_dpo.sh" coffee 128 "$@"

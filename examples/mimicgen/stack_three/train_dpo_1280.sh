@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# The DPO baseline on stack_three from the released SFT policy, on the 1280-rollout real budget.
+exec bash "$(dirname "$0")/../train_dpo.sh" stack_three 1280 "$@"
