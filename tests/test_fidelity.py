@@ -96,6 +96,7 @@ class RampScoreEnv:
 
     def step(self, normalized_actions):
         self.steps += 1
+        self.last_chunk = normalized_actions[0, :, 0] + 1
         self.best = max(self.best, float((normalized_actions[0, :, 0] + 1).max()) / 30)
         flag = torch.tensor([self.best >= self.threshold])
         return type("Step", (), {"done": flag, "success": flag})()
@@ -110,9 +111,19 @@ def test_replay_scores_replay_each_episodes_own_actions_to_their_end_against_its
     write_shards([long, short, tiny], tmp_path)
     env = RampScoreEnv(threshold=0.3)
     scores, real = replay_scores(env, index_episodes([str(tmp_path)]), Q01, Q99, seed=0)
-    # Neither replay stops at the environment's threshold: 3 + 2 chunks, the largest actions 23 and 15.
-    assert env.steps == 5 and env.threshold == 0.3
-    assert scores == pytest.approx([23 / 30, 15 / 30]) and real.tolist() == [True, False]
+    # Neither replay stops at the environment's threshold: 3 + 2 + 1 chunks, the largest actions 23, 15 and 4.
+    assert env.steps == 6 and env.threshold == 0.3
+    assert scores == pytest.approx([23 / 30, 15 / 30, 4 / 30]) and real.tolist() == [True, False, False]
+
+
+def test_replay_scores_finish_a_partial_last_chunk_by_holding_the_last_action(tmp_path):
+    stopped = ramp_episode("stopped_at_success", 19)
+    stopped.meta["complete"] = True
+    write_shards([stopped], tmp_path)
+    env = RampScoreEnv(threshold=0.3)
+    scores, real = replay_scores(env, index_episodes([str(tmp_path)]), Q01, Q99, seed=0)
+    assert env.steps == 3 and scores == pytest.approx([18 / 30]) and real.tolist() == [True]
+    assert env.last_chunk.tolist() == pytest.approx([16, 17, 18, 18, 18, 18, 18, 18])
 
 
 def test_balanced_threshold_separates_the_classes_and_breaks_ties_towards_the_preferred_value():

@@ -45,6 +45,9 @@ def replay_scores(env: ImaginedEnv, episodes: list[EpisodeRef], q01: np.ndarray,
     The replay runs with the decision switched off, so imagined success at threshold t is exactly score ≥ t (the
     frames before a decision do not depend on it). Unlike the policy agreement, the actions are fixed: a disagreement
     is the world model's or the reward model's.
+
+    A real episode stops at its success, usually inside a chunk; the replay's last chunk holds the last executed
+    action for the rest of the chunk, so the success moment is imagined instead of cut off.
     """
     scores, real = [], []
     chunk = env.wm.spec.chunk
@@ -52,9 +55,10 @@ def replay_scores(env: ImaginedEnv, episodes: list[EpisodeRef], q01: np.ndarray,
     try:
         for number, episode in enumerate(episodes):
             actions = normalize_actions(np.asarray(episode.actions.open(), np.float32), q01, q99)
-            chunks = len(actions) // chunk
-            if chunks == 0:
+            if len(actions) == 0:
                 continue
+            chunks = -(-len(actions) // chunk)
+            actions = np.concatenate([actions, np.repeat(actions[-1:], chunks * chunk - len(actions), axis=0)])
             env.reset(torch.from_numpy(np.array(episode.video.open()[:1])), [seed * 100_003 + number])
             for c in range(chunks):
                 step = env.step(torch.from_numpy(actions[c * chunk : (c + 1) * chunk])[None])
