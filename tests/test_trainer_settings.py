@@ -31,6 +31,9 @@ def quickstart(**overrides):
     ("algorithm", "ppo", "algorithm='ppo': must be grpo or dpo"),
     ("algorithm", "dpo", "dpo.shards=[]: must be at least one shard path"),
     ("dpo.beta", 0.0, "dpo.beta=0.0: must be > 0"),
+    ("coevolve.every", -1, "coevolve.every=-1: must be ≥ 0"),
+    ("coevolve.trajectories", 0, "coevolve.trajectories=0: must be ≥ 1"),
+    ("coevolve.wm_steps", 0, "coevolve.wm_steps=0: must be ≥ 1"),
 ])
 def test_out_of_range_settings_are_named_before_any_work(key, value, message):
     with pytest.raises(SettingError) as caught:
@@ -43,6 +46,13 @@ def test_missing_paths_are_named(key, tmp_path):
     missing = tmp_path / "nonexistent"
     with pytest.raises(SettingError, match=f"{key}={missing}"):
         check_trainer_settings(quickstart(**{key: missing}))
+
+
+def test_coevolution_needs_imagination_and_the_world_models_training_run(tmp_path):
+    with pytest.raises(SettingError, match="coevolve.every=2: must be 0 unless the run imagines"):
+        check_trainer_settings(quickstart(**{"coevolve.every": 2, "imagination.enable": False}))
+    with pytest.raises(SettingError, match=f"coevolve.world_model_run={tmp_path}: not a world-model training run"):
+        check_trainer_settings(quickstart(**{"coevolve.every": 2, "coevolve.world_model_run": tmp_path}))
 
 
 def test_policy_folder_without_config_is_named(tmp_path):

@@ -21,6 +21,7 @@ import torch
 from opensora.training.checkpointing import require_complete
 from opensora.training.interrupts import Interrupted, StopOnSignal
 from wmpo.trainer_checkpoint import checkpoint_path, latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
+from wmpo.coevolution import Coevolution
 from wmpo.data.frames import resize_frames
 from wmpo.logging import MetricLogger, write_video
 from wmpo.rl.group_buffer import GroupBuffer
@@ -70,7 +71,7 @@ def absolute_paths(cfg: TrainerConfig) -> TrainerConfig:
         cfg.resume = str(Path(cfg.resume).resolve())
     for owner, name in [(cfg, "policy_path"), (cfg, "initial_states"), (cfg, "output"), (icfg, "reward_model_path"),
                         (icfg.world_model, "model_path"), (icfg.world_model, "vae_path"),
-                        (cfg.evaluation, "initial_states")]:
+                        (cfg.evaluation, "initial_states"), (cfg.coevolve, "world_model_run")]:
         if getattr(owner, name):
             setattr(owner, name, str(Path(getattr(owner, name)).resolve()))
     cfg.dpo.shards = [str(Path(pattern).resolve()) for pattern in cfg.dpo.shards]
@@ -122,6 +123,9 @@ class Trainer:
         if cfg.evaluation.initial_states:
             self.eval_states = load_initial_states(Path(cfg.evaluation.initial_states), task=self.task.name)
         self.monitoring = self._monitoring()
+        self.coevolution = None
+        if cfg.coevolve.every and not cfg.val_only:
+            self.coevolution = Coevolution(cfg, self.task, self.states, self.output)
         self.buffer = GroupBuffer()
         self.iteration, self.next_group = 0, 0
         self.last_saved: Path | None = None
@@ -165,6 +169,10 @@ class Trainer:
         set_rng_state(state["rng"])
         self.buffer.load_state_dict(state["buffer"])
         self.iteration, self.next_group = state["iteration"], state["next_group"]
+        if self.coevolution is not None and "coevolve" in state:
+            weights = self.coevolution.load(state["coevolve"], path)
+            if weights is not None:
+                self.backend.reload_world_model(weights)
         log.info("resumed from %s at iteration %d", path, self.iteration)
 
     # -- one iteration ----------------------------------------------------------------------------------------------
@@ -252,7 +260,11 @@ class Trainer:
     def step(self) -> dict[str, float]:
         """One iteration: learn, evaluate when due, log, checkpoint when due."""
         cfg = self.cfg
-        metrics = self.learn()
+        refreshed = self.coevolution is not None and self.coevolution.pending(self.iteration)
+        refresh = self._refresh() if refreshed else {}
+        metrics = {**self.learn(), **refresh}
+        if self.coevolution is not None:
+            metrics["coevolve/real_trajectories"] = float(self.coevolution.real_trajectories)
         self.iteration += 1
         last = self.iteration == cfg.iterations
         if cfg.test_freq and (self.iteration % cfg.test_freq == 0 or last):
@@ -260,8 +272,15 @@ class Trainer:
         if self.device.type == "cuda" and isinstance(self.backend, LocalBackend):
             metrics["perf/peak_memory_gib"] = torch.cuda.max_memory_allocated(self.device) / 1024**3
         self.logger.write(self.iteration, metrics)
-        if self._saves_now():
+        # Saving right after a refresh keeps the world-model run at most one round ahead of the newest checkpoint.
+        if self._saves_now() or refreshed:
             self.save()
+        return metrics
+
+    def _refresh(self) -> dict[str, float]:
+        """Co-evolution: real trajectories of the current policy, world-model fine-tuning, imagination reloaded."""
+        metrics = self.coevolution.refresh(self.backend.sample, self.task.prompt)
+        self.backend.reload_world_model(self.coevolution.weights)
         return metrics
 
     def learn(self) -> dict[str, float]:
@@ -282,8 +301,15 @@ class Trainer:
 
     def save(self) -> Path:
         trainer_state = {"buffer": self.buffer.state_dict(), "next_group": self.next_group}
-        self.last_saved = save_checkpoint(self.output, self.iteration, self.backend.save, trainer_state,
-                                          self.cfg.keep_last)
+        write = self.backend.save
+        if self.coevolution is not None:
+            trainer_state["coevolve"] = self.coevolution.state_dict()
+
+            def write(folder: Path) -> None:
+                self.backend.save(folder)
+                self.coevolution.save(folder)
+
+        self.last_saved = save_checkpoint(self.output, self.iteration, write, trainer_state, self.cfg.keep_last)
         return self.last_saved
 
     def _saves_now(self) -> bool:

@@ -72,6 +72,19 @@ class DPOConfig:
 
 
 @dataclass
+class CoevolveConfig:
+    every: int = 0
+    """Refresh the world model after every this many iterations (0 = never: the world model stays frozen)."""
+    trajectories: int = 32
+    """Real trajectories the current policy collects per refresh (training states, rollout temperature)."""
+    wm_steps: int = 200
+    """World-model optimizer steps per refresh, over the source run's data and every round collected so far."""
+    world_model_run: str | None = None
+    """The world-model training run (folder with config.yaml and checkpoints/) whose newest checkpoint the refreshes
+    continue; its EMA weights should be the ones ``imagination.world_model.model_path`` names."""
+
+
+@dataclass
 class TrainerConfig:
     task: str = "square"
     """Task name (coffee, square, stack_three, three_piece_assembly)."""
@@ -117,6 +130,8 @@ class TrainerConfig:
     """Real-simulator evaluation."""
     monitors: MonitorConfig = field(default_factory=MonitorConfig)
     """World-model fidelity monitors at each real evaluation."""
+    coevolve: CoevolveConfig = field(default_factory=CoevolveConfig)
+    """Policy–world-model co-evolution: periodic real collection and world-model fine-tuning during WMPO."""
     test_freq: int = 4
     """Iterations between real evaluations (0 = never; also run after the last iteration)."""
     save_freq: int = 1

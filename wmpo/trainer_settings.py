@@ -40,6 +40,11 @@ def check_trainer_settings(cfg) -> None:
          "at least one shard path (algorithm=dpo)"),
         (cfg.dpo.beta > 0, "dpo.beta", cfg.dpo.beta, "> 0"),
         (cfg.monitors.replay_episodes >= 0, "monitors.replay_episodes", cfg.monitors.replay_episodes, "≥ 0"),
+        (cfg.coevolve.every >= 0, "coevolve.every", cfg.coevolve.every, "≥ 0 (0 = never)"),
+        (cfg.coevolve.trajectories >= 1, "coevolve.trajectories", cfg.coevolve.trajectories, "≥ 1"),
+        (cfg.coevolve.wm_steps >= 1, "coevolve.wm_steps", cfg.coevolve.wm_steps, "≥ 1"),
+        (not cfg.coevolve.every or cfg.val_only or needs_imagination(cfg), "coevolve.every",
+         cfg.coevolve.every, "0 unless the run imagines with algorithm=grpo"),
         (cfg.temperature > 0, "temperature", cfg.temperature, "> 0"),
         (ucfg.temperature is None or ucfg.temperature > 0, "update.temperature", ucfg.temperature, "> 0 or null"),
         (cfg.lr >= 0, "lr", cfg.lr, "≥ 0"),
@@ -90,6 +95,11 @@ def _check_paths(cfg) -> None:
     for key, path in required:
         if path and not Path(path).exists():
             raise SettingError(f"{key}={path}: no such file or folder")
+    if cfg.coevolve.every:
+        run = cfg.coevolve.world_model_run
+        if not run or not (Path(run) / "config.yaml").is_file():
+            raise SettingError(f"coevolve.world_model_run={run}: not a world-model training run (no config.yaml); "
+                               "co-evolution continues the run that trained imagination.world_model.model_path")
     # The quickstart writes a missing policy; a folder that exists must be one.
     problem = policy_folder_problem(cfg.policy_path)
     if problem and (Path(cfg.policy_path).exists() or not cfg.create_missing_assets):

@@ -51,6 +51,9 @@ class LocalBackend:
     def sequence_log_probs(self, batch: Trajectories) -> torch.Tensor:
         return self.host.sequence_log_probs(batch)
 
+    def reload_world_model(self, path: Path) -> None:
+        self.host.reload_world_model(str(path))
+
     def dpo_update(self, chosen: Trajectories, rejected: Trajectories, chosen_ref: torch.Tensor,
                    rejected_ref: torch.Tensor) -> dict[str, float]:
         return self.host.dpo_update(chosen, rejected, chosen_ref, rejected_ref)
@@ -109,6 +112,9 @@ class RayBackend:
         # The same row split for all four keeps each pair on one worker.
         shards = zip(*(split_rows(part, len(self.group)) for part in (chosen, rejected, chosen_ref, rejected_ref)))
         return self.group.call_each("dpo_update", list(shards))[0]
+
+    def reload_world_model(self, path: Path) -> None:
+        self.group.call_all("reload_world_model", str(path))
 
     def predict(self, frames: np.ndarray, instructions: list[str]) -> np.ndarray:
         parts = even_slices(len(frames), len(self.group))

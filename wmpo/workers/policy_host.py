@@ -68,6 +68,12 @@ class PolicyHost:
             return monitor(self.policy, self.env, self.task.prompt, first_frames, results, self.cfg.seed,
                            icfg.jpeg_resize, self.cfg.monitors.replay_episodes, strip_path)
 
+    def reload_world_model(self, path: str) -> None:
+        """Imagine with other world-model weights from now on (co-evolution's refreshed model)."""
+        from opensora.checkpoint_io import load_weights
+
+        load_weights(self.env.wm.model, path)
+
     def predict(self, frames: np.ndarray, instructions: list[str]) -> np.ndarray:
         """Greedy actions (B, 8, 7)."""
         with self.inference():

@@ -105,6 +105,9 @@ class PolicyWorker(DistributedWorker):
         optimizer_state = get_optimizer_state_dict(self.policy.model, self.host.optimizer, options=options)
         return {"model": model_state, "optimizer": optimizer_state} if self.rank == 0 else None
 
+    def reload_world_model(self, path: str) -> None:
+        self.host.reload_world_model(path)
+
     def save(self, path: str) -> None:
         """Rank 0 writes actor/ (released layout) and optimizer.pt into ``path`` from the gathered states."""
         from wmpo.workers.backends import save_policy_files
