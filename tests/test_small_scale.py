@@ -19,26 +19,29 @@ def test_wilson_interval_matches_the_closed_form():
 def test_reduced_pipeline_leaves_every_artefact(tmp_path):
     cfg = SmallScaleConfig(output=str(tmp_path / "run"), demos=4, expert_noise=0.0, sft_steps=12, sft_batch_size=8,
                            budget=8, rm_heldout=2, wm_steps=6, rm_steps=4, wmpo_iterations=2, groups=2, n_samples=4,
-                           eval_episodes=4, curve_every=1, curve_episodes=2)
+                           eval_episodes=4, curve_every=1, curve_episodes=2, coevolve_every=1,
+                           coevolve_trajectories=2, coevolve_wm_steps=2)
     Experiment(cfg).run()
     out = tmp_path / "run"
     records = json.loads((out / "stages.json").read_text())
     assert list(records) == list(STAGES)
     for folder in ("states/demos", "states/train", "states/eval", "demos", "sft/policy", "budget/main",
                    "budget/heldout", "world_model/checkpoints", "reward_model", "wmpo/checkpoints",
-                   "grpo_sim/checkpoints"):
+                   "grpo_sim/checkpoints", "wmpo_coevolve/coevolve/round_001"):
         assert (out / folder).is_dir(), folder
     replay = json.loads((out / "world_model" / "open_loop.json").read_text())
     assert replay["episodes"] >= 1 and len(replay["psnr_per_chunk"]) == len(replay["copy_first_psnr_per_chunk"])
     sft_rows = [json.loads(line) for line in (out / "sft" / "metrics.jsonl").read_text().splitlines()]
     assert sft_rows[0]["iteration"] == 0 and sft_rows[-1]["val/loss"] < sft_rows[0]["val/loss"]
     results = json.loads((out / "results.json").read_text())
-    for arm in ("base", "wmpo", "grpo_sim", "dpo"):
+    for arm in ("base", "wmpo", "wmpo_coevolve", "grpo_sim", "dpo"):
         row = results["arms"][arm]
         assert row["episodes"] == 4 and 0.0 <= row["ci95"][0] <= row["success_rate"] <= row["ci95"][1] <= 1.0
     assert results["arms"]["grpo_sim"]["real_trajectories_used"] == 8
     assert results["arms"]["wmpo"]["real_trajectories_used"] == 8
     assert results["arms"]["dpo"]["real_trajectories_used"] == 8
+    # One refresh (before the second of two iterations) collected two more real trajectories.
+    assert records["wmpo_coevolve"]["rounds"] == 1 and results["arms"]["wmpo_coevolve"]["real_trajectories_used"] == 10
     if records["dpo"]["pairs"] == 0:  # a budget with a single outcome leaves DPO nothing to learn from
         assert results["arms"]["dpo"]["successes"] == results["arms"]["base"]["successes"]
     else:
@@ -46,6 +49,7 @@ def test_reduced_pipeline_leaves_every_artefact(tmp_path):
     assert results["world_model_agreement"]["states"] == 4
     assert results["world_model_replay_outcomes"]["states"] == 2  # the held-out budget episodes
     assert [p["iteration"] for p in results["wmpo_curve"]] == [0, 1, 2]
+    assert [p["iteration"] for p in results["wmpo_coevolve_curve"]] == [0, 1, 2]
     report = (out / "report.md").read_text()
     assert report.startswith("# Small-scale WMPO experiment") and "World model + reward model judging" in report
     assert (out / "success.png").stat().st_size > 1000
@@ -53,7 +57,7 @@ def test_reduced_pipeline_leaves_every_artefact(tmp_path):
     Experiment(cfg).run()
     assert json.loads((out / "stages.json").read_text()) == records
     # A run from before an arm existed: its evaluation is redone for the missing arm only, the others are reused.
-    for arm in ("base", "wmpo", "grpo_sim"):
+    for arm in ("base", "wmpo", "wmpo_coevolve", "grpo_sim"):
         saved = out / "evaluation" / arm / "eval_results.json"
         saved.write_text(saved.read_text().replace('"success": false', '"success": true'))
     del records["evaluation"]["dpo"]

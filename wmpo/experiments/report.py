@@ -63,20 +63,20 @@ BASELINE_STYLES = {"base": ("gray", "--", "base policy"), "grpo_sim": ("tab:red"
                    "dpo": ("tab:green", "-.", "DPO on the real budget")}
 
 
-def plot_success(path: Path, curve: list[dict], arms: dict) -> None:
-    """Real success of WMPO checkpoints against the iteration, with the base policy and the baselines as lines."""
+def plot_success(path: Path, curves: dict[str, list[dict]], arms: dict) -> None:
+    """Real success of each learning curve's checkpoints (label → points) against the iteration, with the base
+    policy and the baselines as lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(6, 4))
-    iterations = [point["iteration"] for point in curve]
-    rates = [point["success_rate"] for point in curve]
-    lows = [point["ci95"][0] for point in curve]
-    highs = [point["ci95"][1] for point in curve]
-    axis.plot(iterations, rates, marker="o", label="WMPO (real success)")
-    axis.fill_between(iterations, lows, highs, alpha=0.2)
+    for label, curve in curves.items():
+        iterations = [point["iteration"] for point in curve]
+        axis.plot(iterations, [point["success_rate"] for point in curve], marker="o", label=label)
+        axis.fill_between(iterations, [point["ci95"][0] for point in curve], [point["ci95"][1] for point in curve],
+                          alpha=0.2)
     for arm, (color, style, label) in BASELINE_STYLES.items():
         if arm in arms:
             axis.axhline(arms[arm]["success_rate"], color=color, linestyle=style, label=label)

@@ -14,6 +14,9 @@ Stages (each skipped when a rerun finds it complete; the long ones also resume i
                 classifier judges them against the simulator's outcomes, which sets the threshold imagination uses
                 (imagination_threshold=replays)
   wmpo          WMPO from the base policy in the learned world model (real evaluations on held-out states)
+  wmpo_coevolve WMPO whose world model co-evolves: every coevolve_every iterations the policy collects
+                coevolve_trajectories real trajectories and the world model trains coevolve_wm_steps more steps on
+                all real data so far (its real budget counts them)
   grpo_sim      GRPO from the base policy in the real simulator with the same P real trajectories
   dpo           offline trajectory DPO from the base policy on the P budget trajectories (success/failure pairs)
   evaluation    greedy real evaluation of base, WMPO and the baselines on the held-out states; world-model and
@@ -67,7 +70,7 @@ class SmallScaleConfig:
     """P: real trajectories of the base policy for the world model (and the baseline's real budget)."""
     temperature: float = 0.5
     """Sampling temperature of the budget, WMPO and the baseline (and of their PPO ratios)."""
-    wm_steps: int = 3600
+    wm_steps: int = 7200
     """World-model optimizer steps."""
     rm_steps: int = 600
     """Reward-model optimizer steps."""
@@ -87,6 +90,12 @@ class SmallScaleConfig:
     """Policy learning rate of WMPO and the baseline."""
     eval_episodes: int = 200
     """Held-out initial states of the final greedy evaluation (one episode each)."""
+    coevolve_every: int = 4
+    """WMPO iterations between world-model refreshes of the co-evolving arm."""
+    coevolve_trajectories: int = 32
+    """Real trajectories the co-evolving arm's policy collects per refresh."""
+    coevolve_wm_steps: int = 300
+    """World-model steps per refresh (over the budget, the demonstrations and every round collected so far)."""
     dpo_iterations: int = 16
     """DPO policy updates (one optimizer step of ``dpo_pairs`` pairs each)."""
     dpo_pairs: int = 8
@@ -101,8 +110,9 @@ class SmallScaleConfig:
     """Stop after this stage (empty: run all stages)."""
 
 
-STAGES = ("states", "demos", "sft", "budget", "world_model", "reward_model", "wmpo", "grpo_sim", "dpo", "evaluation")
-ARMS = ("base", "wmpo", "grpo_sim", "dpo")
+STAGES = ("states", "demos", "sft", "budget", "world_model", "reward_model", "wmpo", "wmpo_coevolve", "grpo_sim", "dpo",
+          "evaluation")
+ARMS = ("base", "wmpo", "wmpo_coevolve", "grpo_sim", "dpo")
 
 
 class Experiment:
@@ -366,17 +376,30 @@ class Experiment:
         return load_trainer_config(ROOT / "configs" / "small_scale.yaml", [f"{k}={v}" for k, v in settings.items()])
 
     def stage_wmpo(self) -> dict:
+        return self._wmpo("wmpo", {})
+
+    def stage_wmpo_coevolve(self) -> dict:
+        cfg = self.cfg
+        summary = self._wmpo("wmpo_coevolve", {
+            "coevolve.every": cfg.coevolve_every, "coevolve.trajectories": cfg.coevolve_trajectories,
+            "coevolve.wm_steps": cfg.coevolve_wm_steps, "coevolve.world_model_run": self.path("world_model")})
+        rows = _metrics(self.path("wmpo_coevolve"))
+        collected = int(rows[-1]["coevolve/real_trajectories"])
+        return {**summary, "rounds": int(max(row.get("coevolve/round", 0) for row in rows)),
+                "real_trajectories": self.records["budget"]["episodes"] + collected}
+
+    def _wmpo(self, name: str, overrides: dict) -> dict:
         from wmpo.trainer import Trainer
 
         cfg = self.cfg
-        threshold = self.imagined_threshold()
-        trainer_cfg = self._trainer_config(self.path("wmpo"), {
+        trainer_cfg = self._trainer_config(self.path(name), {
             "iterations": cfg.wmpo_iterations, "test_freq": cfg.curve_every, "save_freq": cfg.curve_every,
             "imagination.world_model.model_path": self.world_model_weights(),
             "imagination.reward_model_path": self.path("reward_model", "reward_model.pth"),
-            "imagination.rm_threshold": threshold, "imagination.max_steps": self.task.max_steps})
+            "imagination.rm_threshold": self.imagined_threshold(), "imagination.max_steps": self.task.max_steps,
+            **overrides})
         Trainer(trainer_cfg).fit()
-        rows = _metrics(self.path("wmpo"))
+        rows = _metrics(self.path(name))
         return {"imagined_success_first": rows[0].get("rollout/success", float("nan")),
                 "imagined_success_last": rows[-1].get("rollout/success", float("nan"))}
 
@@ -422,18 +445,20 @@ class Experiment:
         from wmpo.envs.initial_states import load_initial_states
         from wmpo.envs.vector import VectorRunner
         from wmpo.rollout.evaluation import evaluate_policy
-        from wmpo.experiments.report import arm_result, plot_success, write_report, wilson_interval
+        from wmpo.experiments.report import arm_result, plot_success, write_report
         from wmpo.threads import cpu_threads
 
         cfg = self.cfg
         states = load_initial_states(self.path("states", "eval"), task=self.task.name)
         arms = {"base": self.path("sft", "policy"),
                 "wmpo": latest_checkpoint(self.path("wmpo")) / "actor",
+                "wmpo_coevolve": latest_checkpoint(self.path("wmpo_coevolve")) / "actor",
                 "grpo_sim": latest_checkpoint(self.path("grpo_sim")) / "actor",
                 "dpo": (latest_checkpoint(self.path("dpo")) / "actor" if self.records["dpo"]["pairs"]
                         else self.path("sft", "policy"))}
         budget_used = self.records["budget"]["episodes"]
-        real_used = {"base": 0, "wmpo": budget_used, "grpo_sim": self.records["grpo_sim"]["real_trajectories"],
+        real_used = {"base": 0, "wmpo": budget_used,
+                     "wmpo_coevolve": self.records["wmpo_coevolve"]["real_trajectories"], "grpo_sim": self.records["grpo_sim"]["real_trajectories"],
                      "dpo": self.records["dpo"]["real_trajectories"]}
         runner = VectorRunner(self.task, backend="builtin", num_workers=cfg.workers, record_frames=False)
         outcomes = {}
@@ -468,19 +493,28 @@ class Experiment:
         results["stage_seconds"] = {name: round(rec["seconds"], 1) for name, rec in self.records.items()}
         results["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
         results["seed"] = cfg.seed
-        curve = [{"iteration": 0, "success_rate": float(np.mean(outcomes["base"][: cfg.curve_episodes])),
-                  "episodes": min(cfg.curve_episodes, len(outcomes["base"]))}]
-        for row in _metrics(self.path("wmpo")):
-            if "eval/success_rate" in row:
-                curve.append({"iteration": row["iteration"], "success_rate": row["eval/success_rate"],
-                              "episodes": cfg.curve_episodes})
-        for point in curve:
-            point["ci95"] = list(wilson_interval(round(point["success_rate"] * point["episodes"]), point["episodes"]))
+        curve = self._curve("wmpo", outcomes["base"])
         results["wmpo_curve"] = curve
+        results["wmpo_coevolve_curve"] = self._curve("wmpo_coevolve", outcomes["base"])
         (self.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         write_report(self.out, results, _settings(cfg))
-        plot_success(self.out / "success.png", curve, results["arms"])
+        plot_success(self.out / "success.png", {"WMPO (real success)": curve,
+                                                "WMPO, co-evolving world model": results["wmpo_coevolve_curve"]},
+                     results["arms"])
         return {arm: results["arms"][arm]["success_rate"] for arm in arms}
+
+    def _curve(self, run: str, base: list[bool]) -> list[dict]:
+        """Real greedy success on the first ``curve_episodes`` evaluation states: base, then each evaluation of
+        ``run``."""
+        from wmpo.experiments.report import wilson_interval
+
+        episodes = self.cfg.curve_episodes
+        curve = [{"iteration": 0, "success_rate": float(np.mean(base[:episodes])), "episodes": min(episodes, len(base))}]
+        curve += [{"iteration": row["iteration"], "success_rate": row["eval/success_rate"], "episodes": episodes}
+                  for row in _metrics(self.path(run)) if "eval/success_rate" in row]
+        for point in curve:
+            point["ci95"] = list(wilson_interval(round(point["success_rate"] * point["episodes"]), point["episodes"]))
+        return curve
 
     def _agreement(self, states, real: list[bool]) -> dict:
         import torch
