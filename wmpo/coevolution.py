@@ -46,7 +46,8 @@ class Coevolution:
 
     def __init__(self, cfg, task, states, output: Path) -> None:
         self.cfg, self.task, self.states = cfg.coevolve, task, states
-        self.seed, self.backend = cfg.seed, cfg.evaluation.backend
+        # The simulator the trainer evaluates and simulates in.
+        self.seed, self.backend = cfg.seed, cfg.evaluation.backend or states.backend
         self.workers = cfg.evaluation.workers
         self.root = output / "coevolve"
         self.source = Path(self.cfg.world_model_run)
@@ -111,8 +112,7 @@ class Coevolution:
                      for e, step in zip(query.episode_ids, query.step)]
             return sample(query.frames, list(query.instructions), seeds).actions
 
-        runner = VectorRunner(self.task, backend=self.backend if self.backend != "auto" else self.states.backend,
-                              num_workers=self.workers)
+        runner = VectorRunner(self.task, backend=self.backend, num_workers=self.workers)
         try:
             with cpu_threads(1):
                 results = runner.run([self.states.states[i] for i in ids], act, state_ids=ids)
