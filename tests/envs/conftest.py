@@ -2,31 +2,37 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="module")
-def square_env():
+def _builtin_env(task, **kwargs):
     from wmpo.envs import make_env
 
-    env = make_env("square", backend="builtin")
+    env = make_env(task, backend="builtin", **kwargs)
     yield env
     env.close()
+
+
+@pytest.fixture(scope="module")
+def square_env():
+    yield from _builtin_env("square")
 
 
 @pytest.fixture(scope="module")
 def stack_env():
-    from wmpo.envs import make_env
-
-    env = make_env("stack_three", backend="builtin")
-    yield env
-    env.close()
+    yield from _builtin_env("stack_three")
 
 
 @pytest.fixture(scope="module")
 def lift_env():
-    from wmpo.envs import make_env
+    yield from _builtin_env("lift")
 
-    env = make_env("lift", backend="builtin")
-    yield env
-    env.close()
+
+@pytest.fixture(scope="module")
+def assembly_env():
+    yield from _builtin_env("three_piece_assembly", image_size=64)
+
+
+@pytest.fixture(scope="module")
+def coffee_env():
+    yield from _builtin_env("coffee", image_size=64)
 
 
 def place(env, obj, pos, quat=(1.0, 0.0, 0.0, 0.0)):

@@ -8,7 +8,7 @@ from wmpo.envs.vector import VectorRunner
 pytestmark = [pytest.mark.sim, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("task", ["square", "stack_three"])
+@pytest.mark.parametrize("task", ["square", "stack_three", "three_piece_assembly", "coffee"])
 def test_expert_succeeds_on_most_seeded_states(task):
     runner = VectorRunner(task, backend="builtin", num_workers=2, record_frames=False, scripted_expert=True)
     try:

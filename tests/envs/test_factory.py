@@ -22,9 +22,12 @@ def test_auto_picks_builtin_without_mimicgen():
 
 
 def test_builtin_backend_names_missing_task():
+    from dataclasses import replace
+
+    unknown = replace(get_task("coffee"), name="espresso", env_name="Espresso_D0")
     with pytest.raises(BackendError) as err:
-        resolve_backend(get_task("coffee"), "builtin")
-    assert "Coffee_D0" in str(err.value) and "Square_D0" in str(err.value)
+        resolve_backend(unknown, "builtin")
+    assert "Espresso_D0" in str(err.value) and "Coffee_D0" in str(err.value)
 
 
 def test_unknown_backend():

@@ -1,7 +1,9 @@
-"""Task-object poses for the scripted experts, read through the attributes robosuite's base environments define.
+"""Task-object poses for the scripted experts.
 
-Both backends' classes derive from robosuite's Lift, NutAssembly and Stack, so the same reads serve the built-in
-tasks and MimicGen's upstream ``*_D0`` environments. Positions are in the world frame; quaternions wxyz, as MuJoCo
+Lift, Square_D0 and StackThree_D0 are read through the attributes robosuite's Lift, NutAssembly and Stack define,
+which both backends' classes inherit, so the same reads serve the built-in tasks and MimicGen's upstream
+environments. ThreePieceAssembly_D0 and Coffee_D0 are read through the built-in classes' own bodies and attributes
+(their experts exist for the built-in backend only). Positions are in the world frame; quaternions wxyz, as MuJoCo
 stores them.
 """
 
@@ -36,8 +38,24 @@ def stack_three_poses(env) -> dict[str, np.ndarray]:
     return out
 
 
+def three_piece_assembly_poses(env) -> dict[str, np.ndarray]:
+    out = {}
+    for name in ("base", "piece_1", "piece_2"):
+        out.update(_body(env, env.sim.model.body_name2id(f"{name}_root"), name))
+    return out
+
+
+def coffee_poses(env) -> dict[str, np.ndarray]:
+    return {**_body(env, env.pod_body_id, "pod"),
+            "machine_pos": np.array(env.sim.data.body_xpos[env.machine_body_id]),
+            "machine_mat": np.array(env.sim.data.body_xmat[env.machine_body_id]).reshape(3, 3),
+            "lid_angle": np.array(env.lid_angle())}
+
+
 OBJECT_POSES: dict[str, Callable[[object], dict[str, np.ndarray]]] = {
+    "Coffee_D0": coffee_poses,
     "Lift": lift_poses,
     "Square_D0": square_poses,
     "StackThree_D0": stack_three_poses,
+    "ThreePieceAssembly_D0": three_piece_assembly_poses,
 }

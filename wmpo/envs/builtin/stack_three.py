@@ -10,9 +10,9 @@ import numpy as np
 from robosuite.environments.manipulation.stack import Stack
 from robosuite.models.objects import BoxObject
 from robosuite.models.tasks import ManipulationTask
-from robosuite.models.arenas import TableArena
-from robosuite.utils.mjcf_utils import CustomMaterial
 from robosuite.utils.placement_samplers import UniformRandomSampler
+
+from wmpo.envs.builtin.scene import FULL_CAMERA, table_arena, wood
 
 CUBES = (
     # name, half size, rgba, texture
@@ -21,21 +21,7 @@ CUBES = (
     ("cubeC", 0.02, (0, 0, 1, 1), "WoodBlue"),
 )
 A_MIN_HEIGHT = 0.04
-FULL_CAMERA = ("agentview_full", (0.753078462147161, 2.062036796036723e-08, 1.5194726087166726),
-               (0.6432409286499023, 0.293668270111084, 0.2936684489250183, 0.6432408690452576))
-"""MimicGen's whole-table camera of its D0 tasks: name, position, quaternion (wxyz)."""
 C_MIN_HEIGHT = 0.08
-
-
-def _wood(texture: str) -> CustomMaterial:
-    name = texture.lower()
-    return CustomMaterial(
-        texture=texture,
-        tex_name=name,
-        mat_name=f"{name}_mat",
-        tex_attrib={"type": "cube"},
-        mat_attrib={"texrepeat": "1 1", "specular": "0.4", "shininess": "0.1"},
-    )
 
 
 class StackThreeD0(Stack):
@@ -50,16 +36,11 @@ class StackThreeD0(Stack):
     def _load_model(self):
         # Stack._load_model builds a two-cube scene; rebuild the task with three cubes on the same table.
         super(Stack, self)._load_model()
-        robot_model = self.robots[0].robot_model
-        robot_model.set_base_xpos(robot_model.base_xpos_offset["table"](self.table_full_size[0]))
-        arena = TableArena(
-            table_full_size=self.table_full_size, table_friction=self.table_friction, table_offset=self.table_offset
-        )
-        arena.set_origin([0, 0, 0])
+        arena = table_arena(self)
         name, pos, quat = FULL_CAMERA
         arena.set_camera(camera_name=name, pos=list(pos), quat=list(quat))
         self.cubeA, self.cubeB, self.cubeC = (
-            BoxObject(name=name, size_min=[half] * 3, size_max=[half] * 3, rgba=list(rgba), material=_wood(texture))
+            BoxObject(name=name, size_min=[half] * 3, size_max=[half] * 3, rgba=list(rgba), material=wood(texture))
             for name, half, rgba, texture in CUBES
         )
         cubes = [self.cubeA, self.cubeB, self.cubeC]

@@ -7,14 +7,18 @@ from typing import Callable
 import numpy as np
 
 from wmpo.envs.experts.base import ScriptedExpert
+from wmpo.envs.experts.coffee import coffee_expert
 from wmpo.envs.experts.lift import lift_expert
 from wmpo.envs.experts.square import square_expert
 from wmpo.envs.experts.stack_three import stack_three_expert
+from wmpo.envs.experts.three_piece_assembly import three_piece_assembly_expert
 
 EXPERTS: dict[str, Callable[[], ScriptedExpert]] = {
+    "coffee": coffee_expert,
     "lift": lift_expert,
     "square": square_expert,
     "stack_three": stack_three_expert,
+    "three_piece_assembly": three_piece_assembly_expert,
 }
 
 

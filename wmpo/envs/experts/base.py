@@ -59,11 +59,26 @@ class PickPlace:
     """Rise to the carry height before moving sideways (keeps a carried object clear of its neighbours)."""
     transit_z: float = 0.0
     """Lowest grip-site height while reaching sideways toward the grasp (keeps the fingers off a built stack)."""
+    align_xy: float = 0.004
+    align_yaw: float = 0.08
+    """How closely the carried object must be over its place pose before it is lowered (metres, radians)."""
+    rest_above: float = np.inf
+    """How far above ``place_z`` a set-down object may rest (an object inserted into a hole must sink in)."""
+    drop_height: float = 0.0
+    """Release the object this far above ``place_z`` (where it comes to rest), to drop it into a holder the
+    fingers cannot enter."""
+    slide_within: float = 0.0
+    """When > 0, first slide the grasped object just above the table toward the place pose until it is this close
+    (metres): rising first at the far edge of the table stretches the arm straight, where it can no longer move in."""
+    slide_if_shallow: bool = False
+    """Slide only when the hand could not descend all the way to the grasp (in a far corner of the table): an object
+    held well is lifted at once, since sliding swings it in the fingers."""
 
     def misplaced(self, s: State) -> bool:
         """The object is not (or no longer) at its place pose."""
         xy_err = np.linalg.norm(self.place_xy(s) - self.object_pos(s)[:2])
-        return bool(xy_err > 0.02 or self.object_pos(s)[2] < self.place_z(s) - 0.01)
+        dz = self.object_pos(s)[2] - self.place_z(s)
+        return bool(xy_err > 0.02 or dz < -0.01 or dz > self.rest_above)
 
 
 def _eef_yaw(s: State) -> float:
@@ -122,6 +137,26 @@ def pick_place_phases(
     def lift(s):
         return Goal(object_offset(s, np.r_[task.object_pos(s)[:2], task.carry_z(s)]), _eef_yaw(s), GRIPPER_CLOSED)
 
+    def slide(s):
+        offset = task.place_xy(s) - task.object_pos(s)[:2]
+        distance = np.linalg.norm(offset)
+        step = offset * max(0.0, 1.0 - task.slide_within / max(distance, 1e-9))
+        target = np.r_[task.object_pos(s)[:2] + step, task.grasp_point(s)[2] + 0.01]
+        return Goal(s["eef_pos"] + (target - task.grasp_point(s)), _eef_yaw(s), GRIPPER_CLOSED)
+
+    def shallow(s) -> bool:
+        return bool(s["eef_pos"][2] - (task.grasp_point(s)[2] - task.grasp_depth) > 0.004)
+
+    def slide_done(s, steps):
+        if task.slide_if_shallow and steps == 0 and not shallow(s):
+            return True
+        return bool(np.linalg.norm(task.place_xy(s) - task.object_pos(s)[:2]) < task.slide_within + 0.01)
+
+    def if_shallow(s):
+        # At the table's far corners the arm cannot descend all the way, and a grip on an object's top edge drops
+        # it once lifted; slid within reach, the object is picked again with the hand opening on the way up.
+        return if_lost(s) or (prefix + "reach" if shallow(s) else None)
+
     def carry(s):
         target = np.r_[task.place_xy(s), task.carry_z(s)]
         return Goal(object_offset(s, target), carried_yaw(s), GRIPPER_CLOSED)
@@ -129,14 +164,14 @@ def pick_place_phases(
     def carry_done(s, _steps):
         xy_err = np.linalg.norm(task.place_xy(s) - task.object_pos(s)[:2])
         yaw_err = abs(wrap_angle_period(task.place_yaw(s) - task.object_yaw(s), task.place_symmetry))
-        return bool(xy_err < 0.004 and yaw_err < 0.08)
+        return bool(xy_err < task.align_xy and yaw_err < task.align_yaw)
 
     def lower(s):
-        target = np.r_[task.place_xy(s), task.place_z(s)]
+        target = np.r_[task.place_xy(s), task.place_z(s) + task.drop_height]
         return Goal(object_offset(s, target), carried_yaw(s), GRIPPER_CLOSED, max_speed=0.5)
 
     def lower_done(s, steps):
-        return bool(task.object_pos(s)[2] - task.place_z(s) < 0.006 or steps >= 32)
+        return bool(task.object_pos(s)[2] - task.place_z(s) - task.drop_height < 0.006 or steps >= 32)
 
     def release(s):
         return Goal(s["eef_pos"], _eef_yaw(s), GRIPPER_OPEN, max_speed=0.0)
@@ -155,6 +190,8 @@ def pick_place_phases(
         Phase(prefix + "reach", reach, reached(reach, 0.008, 0.08, max_steps=60), undone),
         Phase(prefix + "descend", descend, reached(descend, 0.007, 0.1, max_steps=24), undone),
         Phase(prefix + "close", close, after_steps(6), undone),
+        Phase(prefix + "slide", slide, slide_done, if_lost),
+        Phase(prefix + "regrasp", slide, after_steps(0), if_shallow),
         Phase(prefix + "lift", lift, reached(lift, 0.02, 10.0), if_lost),
         Phase(prefix + "carry", carry, carry_done, if_lost),
         Phase(prefix + "lower", lower, lower_done, if_lost),
@@ -163,7 +200,9 @@ def pick_place_phases(
         # restart runs before the done check, so a misplaced object restarts the pick and a placed one moves on
         Phase(prefix + "verify", retreat, after_steps(0), if_misplaced),
     ]
-    return [p for p in phases if task.lift_first or not p.name.endswith("lift")]
+    skipped = {"lift"} if not task.lift_first else set()
+    skipped |= {"slide", "regrasp"} if task.slide_within <= 0 else set()
+    return [p for p in phases if p.name.removeprefix(prefix) not in skipped]
 
 
 @dataclass
