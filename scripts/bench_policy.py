@@ -1,10 +1,12 @@
 """Policy throughput: actions per second of one parallel-decoding query at batch sizes 1 and 16, and their ratio.
 
     python scripts/bench_policy.py                       # tiny preset on the CPU
-    python scripts/bench_policy.py preset=7b device=cuda dtype=bfloat16 batch_sizes=[1,8] backward=true
+    python scripts/bench_policy.py preset=7b device=cuda dtype=bfloat16 batch_sizes=[1,16] backward=true \
+        backward_batch=8
 
 Weights are random (the cost does not depend on them). With ``backward=true`` it also times one ``log_probs``
-forward+backward at the largest batch size. On CUDA the peak memory of each measurement is printed.
+forward+backward (at the largest batch size unless ``backward_batch`` says). On CUDA the peak memory of each
+measurement is printed.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ class Config:
     repeats: int = 5
     """Timed queries per batch size, interleaved across batch sizes, after one warm-up query each."""
     backward: bool = False
-    """Also time one log_probs forward+backward at the largest batch size."""
+    """Also time one log_probs forward+backward (at ``backward_batch``)."""
+    backward_batch: int = 0
+    """Batch size of the timed forward+backward; 0: the largest of ``batch_sizes``."""
 
 
 def _sync(device: torch.device) -> None:
@@ -97,7 +101,7 @@ def main() -> None:
         print(f"ratio batch {batch} / batch {base}: {rates[batch] / rates[base]:.2f}x actions/s (ratio of medians "
               f"per action)")
     if cfg.backward:
-        batch = max(cfg.batch_sizes)
+        batch = cfg.backward_batch or max(cfg.batch_sizes)
         frames = rng.integers(0, 256, size=(batch, 256, 256, 3), dtype=np.uint8)
         out = policy.predict(frames, [INSTRUCTION] * batch, temperature=1.6, generator=generator)
         model.train()

@@ -9,7 +9,8 @@ project's (context cached once per chunk, a trajectory stops at its first succes
 The gain from stopping depends on how many trajectories succeed, so it shows with trained checkpoints (random
 models rarely pass the reward threshold); ``success`` reports the imagined success rate of each mode. After the timed
 repeats, one more call per mode measures where its time goes (policy forward, denoiser, VAE decode, reward scoring,
-everything else), synchronizing the device around each part; that call is not part of the throughput.
+everything else), synchronizing the device around each part; that call is not part of the throughput. Last, it
+compares the trajectories both modes generated, up to where this project's mode stopped each.
 """
 
 from __future__ import annotations
@@ -41,17 +42,21 @@ class Config:
     """Policy checkpoint; default: the configuration's, or a tiny random policy when that does not exist."""
     initial_states: str | None = None
     """Initial-state folder for the first frames; default: random frames."""
+    slots: int = 0
+    """When > 0, a third mode: this project's defaults with that many trajectories imagined together and freed slots
+    refilled (continuous batching), against the whole round at once."""
     overrides: list[str] = field(default_factory=list)
     """Further trainer settings, e.g. [imagination.world_model.num_sampling_steps=10]."""
 
 
-def rollout_mode(cfg, task, policy, first_frames, use_cache: bool, stop_on_success: bool):
+def rollout_mode(cfg, task, policy, first_frames, use_cache: bool, stop_on_success: bool, slots: int = 0):
     """A callable generating one group batch in the given mode (the trainer's rollout path, precision included)."""
     from wmpo.workers.policy_host import PolicyHost
 
     mode_cfg = copy.deepcopy(cfg)
     mode_cfg.imagination.world_model.use_cache = use_cache
     mode_cfg.imagination.stop_on_success = stop_on_success
+    mode_cfg.imagination.slots = slots
     torch.manual_seed(0)
     host = PolicyHost(mode_cfg, task, policy, policy.device)
     ids = list(range(len(first_frames)))
@@ -86,6 +91,19 @@ def describe(batch, chunk: int) -> str:
             f"success {float(batch.complete.float().mean()):.3f}")
 
 
+def agreement(released, ours) -> str:
+    """How far the trajectories of both modes agree, each up to where this project's mode stopped it: the same
+    generators drive both, so they differ only through the sampler's arithmetic (cached context vs recomputed)."""
+    same_tokens, frame_diff = 0, 0
+    for row in range(len(ours)):
+        chunks = int(ours.num_chunks[row])
+        same_tokens += bool(torch.equal(released.responses[row, :chunks], ours.responses[row, :chunks]))
+        difference = (released.frames[row, :chunks].int() - ours.frames[row, :chunks].int()).abs()
+        frame_diff = max(frame_diff, int(difference.max()) if difference.numel() else 0)
+    return (f"trajectories with the same action tokens up to the stopping point: {same_tokens} of {len(ours)}; "
+            f"largest difference of the frames the policy saw: {frame_diff} (of 255)")
+
+
 def main() -> None:
     from wmpo.envs.initial_states import load_initial_states
     from wmpo.policy import load_policy
@@ -113,6 +131,10 @@ def main() -> None:
     names = {"released": "released (recompute, full horizon)", "ours": "cached + stop at success"}
     built = {"released": rollout_mode(cfg, task, policy, first_frames, use_cache=False, stop_on_success=False),
              "ours": rollout_mode(cfg, task, policy, first_frames, use_cache=True, stop_on_success=True)}
+    if args.slots:
+        names["slots"] = f"cached + stop, {args.slots} slots refilled"
+        built["slots"] = rollout_mode(cfg, task, policy, first_frames, use_cache=True, stop_on_success=True,
+                                      slots=args.slots)
     sync = torch.cuda.synchronize if policy.device.type == "cuda" else None
     times = interleaved({name: run for name, (run, _, _) in built.items()}, repeats=args.repeats, sync=sync)
     wm = cfg.imagination.world_model
@@ -128,6 +150,10 @@ def main() -> None:
     print("where the time goes, one instrumented call per mode:")
     for name, (run, _, host) in built.items():
         print(f"  {name:9s} {phase_split(run, host, sync)}")
+    print(agreement(built["released"][1]["batch"], built["ours"][1]["batch"]))
+    if args.slots:
+        print(f"ratio of medians (trajectories/s, {args.slots} slots refilled vs the whole round at once): "
+              f"{ratio_of_medians(times['ours'], times['slots']):.2f}x")
     print(f"ratio of medians (trajectories/s, cached + stop at success vs released): "
           f"{ratio_of_medians(times['released'], times['ours']):.2f}x")
 

@@ -1,22 +1,24 @@
-"""World-model throughput: imagined frames per second with the context recomputed at every denoising step (the
-released sampler) and with the context computed once per chunk, and their ratio.
+"""World-model throughput: the denoiser generating one chunk with the context recomputed at every denoising step (the
+released sampler) and with the context computed once per chunk, at each batch size, with achieved TFLOP/s and MFU;
+then the VAE decode of one chunk.
 
     python scripts/bench_world_model.py                                   # tiny on the CPU
-    python scripts/bench_world_model.py preset=XL/2 vae=sdxl device=cuda dtype=bfloat16 batch=16
+    python scripts/bench_world_model.py preset=XL/2 vae=sdxl device=cuda dtype=bfloat16 batches=[1,8,16]
 
-Weights are random (cost does not depend on them). Frames include the VAE decode of each generated chunk.
+Weights are random (cost does not depend on them). FLOPs are counted once per mode and batch size by PyTorch's
+operator counter (matrix products and attention); MFU is against the GPU's dense bf16 peak (n/a on a CPU).
 """
 
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from omegaconf import OmegaConf
 
 from opensora.world_model import WorldModel, WorldModelSpec
-from wmpo.benchmarking import interleaved, ratio_of_medians, spread
+from wmpo.benchmarking import dense_bf16_peak_tflops, flops_of, interleaved, ratio_of_medians, spread, throughput
 
 
 @dataclass
@@ -29,8 +31,8 @@ class Config:
     """Device."""
     dtype: str = "float32"
     """Weights and activations dtype."""
-    batch: int = 4
-    """Trajectories generated together."""
+    batches: list[int] = field(default_factory=lambda: [4])
+    """Trajectories generated together; each batch size is timed on its own."""
     image_size: int = 256
     """Frame height and width in pixels."""
     steps: int = 30
@@ -39,21 +41,21 @@ class Config:
     """Timed chunks per mode, interleaved with the other mode's, after one warm-up chunk each."""
 
 
-def chunk_mode(wm: WorldModel, cfg: Config, use_cache: bool):
-    """A callable generating (and decoding) the next chunk of its own batch of trajectories in one sampler mode."""
+def chunk_mode(wm: WorldModel, cfg: Config, batch: int, use_cache: bool):
+    """A callable denoising the next chunk of its own batch of trajectories in one sampler mode (no VAE decode)."""
     device = wm.device
     side = cfg.image_size // wm.vae.downsample
-    state = {"context": torch.randn(cfg.batch, wm.vae.latent_channels, 4, side, side, device=device)}
-    actions = torch.rand(cfg.batch, 8, 7, device=device) * 2 - 1
-    generators = [torch.Generator(device=device).manual_seed(i) for i in range(cfg.batch)]
+    state = {"context": torch.randn(batch, wm.vae.latent_channels, 4, side, side, device=device)}
+    actions = torch.rand(batch, 8, 7, device=device) * 2 - 1
+    generators = [torch.Generator(device=device).manual_seed(i) for i in range(batch)]
 
     def chunk() -> None:
         wm.spec.use_cache = use_cache
         latents = wm.predict(state["context"], actions, generators)
-        wm.decode(latents)
         state["context"] = wm.next_context(state["context"], latents)
+        state["latents"] = latents
 
-    return chunk
+    return chunk, state
 
 
 def main() -> None:
@@ -61,16 +63,25 @@ def main() -> None:
     spec = WorldModelSpec(model_preset=cfg.preset, vae_preset=cfg.vae, num_sampling_steps=cfg.steps)
     torch.manual_seed(0)
     wm = WorldModel.build(spec, device=cfg.device, dtype=getattr(torch, cfg.dtype))
-    modes = {"plain": chunk_mode(wm, cfg, use_cache=False), "cached": chunk_mode(wm, cfg, use_cache=True)}
     sync = torch.cuda.synchronize if wm.device.type == "cuda" else None
-    with torch.autocast(wm.device.type, dtype=getattr(torch, cfg.dtype), enabled=cfg.dtype != "float32"):
-        times = interleaved(modes, repeats=cfg.chunks, sync=sync)
-    print(f"{cfg.preset} + {cfg.vae} VAE, batch {cfg.batch}, {cfg.image_size}px, {cfg.steps} steps, {cfg.device}; "
+    peak = dense_bf16_peak_tflops(wm.device)
+    labels = {"plain": "plain  (context every step)", "cached": "cached (context once/chunk)"}
+    print(f"{cfg.preset} denoiser, {cfg.image_size}px, {cfg.steps} steps, {cfg.dtype}, {cfg.device}"
+          f"{f' ({torch.cuda.get_device_name(wm.device)}, dense bf16 peak {peak:.0f} TFLOP/s)' if peak else ''}; "
           f"{cfg.chunks} interleaved chunks per mode after one warm-up chunk each, median [min–max] per chunk")
-    for name, label in (("plain", "plain  (context every step)"), ("cached", "cached (context once/chunk)")):
-        rate = cfg.batch * 8 / statistics.median(times[name])
-        print(f"{label}: {rate:8.2f} frames/s  {spread(times[name])}")
-    print(f"ratio of medians cached/plain: {ratio_of_medians(times['plain'], times['cached']):.2f}x")
+    with torch.autocast(wm.device.type, dtype=getattr(torch, cfg.dtype), enabled=cfg.dtype != "float32"):
+        for batch in cfg.batches:
+            modes = {name: chunk_mode(wm, cfg, batch, use_cache=name == "cached") for name in labels}
+            times = interleaved({name: run for name, (run, _) in modes.items()}, repeats=cfg.chunks, sync=sync)
+            for name, (run, _) in modes.items():
+                seconds = statistics.median(times[name])
+                print(f"batch {batch:3d} {labels[name]}: {batch * 8 / seconds:9.2f} frames/s  {spread(times[name])}  "
+                      f"{throughput(flops_of(run), seconds, peak)}")
+            print(f"batch {batch:3d} ratio of medians cached/plain: "
+                  f"{ratio_of_medians(times['plain'], times['cached']):.2f}x")
+        latents = modes["cached"][1]["latents"][:1]
+        decode = interleaved({"decode": lambda: wm.decode(latents)}, repeats=cfg.chunks, sync=sync)["decode"]
+    print(f"{cfg.vae} VAE decode of one chunk (8 frames, batch 1): {spread(decode)}")
 
 
 if __name__ == "__main__":

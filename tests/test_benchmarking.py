@@ -1,6 +1,16 @@
 import pytest
 
-from wmpo.benchmarking import interleaved, ratio_of_medians, spread, timed_calls
+import torch
+
+from wmpo.benchmarking import (
+    dense_bf16_peak_tflops,
+    flops_of,
+    interleaved,
+    ratio_of_medians,
+    spread,
+    throughput,
+    timed_calls,
+)
 
 
 def test_modes_are_warmed_up_then_take_turns():
@@ -43,3 +53,15 @@ def test_timed_calls_record_every_call_and_restore_the_attributes():
     assert all(t >= 0 for v in phases.values() for t in v) and events.count("s") == 6
     assert "add" not in vars(counter) and vars(Counter)["add"] is original
     assert counter.add(1) == 3 and events.count("s") == 6
+
+
+def test_flops_of_a_matrix_product_are_two_per_multiply_add():
+    a, b = torch.randn(8, 16), torch.randn(16, 4)
+    assert flops_of(lambda: a @ b) == 2 * 8 * 16 * 4
+    assert flops_of(lambda: a + 1) == 0  # elementwise work is left out, as MFU does
+
+
+def test_mfu_needs_a_known_peak():
+    assert dense_bf16_peak_tflops(torch.device("cpu")) is None
+    assert throughput(2e12, 1.0, None).endswith("2.000 TFLOP/s  MFU n/a")
+    assert throughput(500e12, 1.0, 1000.0).endswith("MFU 50.0%")

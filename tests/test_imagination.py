@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from opensora.world_model import WorldModel, WorldModelSpec
@@ -71,3 +72,31 @@ def test_the_policy_sees_jpeg_resized_frames_in_imagination(tmp_path):
     assert plain.frames.shape[2:4] == (32, 32) and resized.frames.shape[2:4] == (size, size)
     assert torch.equal(resized.frames[:, 0], rlds_resize(first, size).expand(2, -1, -1, -1))
     assert torch.equal(resized.frames[0, 1], rlds_resize(resized.videos[0, 8][None], size)[0])
+
+
+def test_continuous_batching_gives_every_trajectory_the_same_outcome(tmp_path):
+    policy = load_policy(write_tiny_checkpoint(tmp_path / "policy"), "square_d0_300_demos")
+    first = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    batches = {}
+    for slots in (0, 3):  # all 8 trajectories at once, or 3 at a time with freed slots refilled
+        env = make_env(threshold=0.55)  # the random classifier's scores straddle it: trajectories stop at 1-3 chunks
+        batches[slots] = imagine_groups(policy, env, first, [0, 1], [0, 1], 4, "square", 1.6, seed=0,
+                                        record_videos=True, slots=slots)
+    whole, slotted = batches[0], batches[3]
+    assert len(set(whole.num_chunks.tolist())) > 1
+    for name in ("responses", "num_chunks", "complete", "finish_step"):
+        assert torch.equal(getattr(whole, name), getattr(slotted, name)), name
+    # A different batch composition rounds the float arithmetic differently (as the shrinking batch of a round
+    # without slots already does): a decoded pixel may move by one level, a log-prob by float noise.
+    for name in ("frames", "videos"):
+        assert (getattr(whole, name).int() - getattr(slotted, name).int()).abs().max() <= 1, name
+    torch.testing.assert_close(whole.old_log_probs, slotted.old_log_probs, rtol=0, atol=1e-5)
+    torch.testing.assert_close(whole.frame_scores, slotted.frame_scores, rtol=0, atol=1e-4, equal_nan=True)
+
+
+def test_a_finished_trajectory_cannot_be_stepped_again():
+    env = make_env(threshold=-1.0)
+    env.reset(torch.zeros(2, 32, 32, 3, dtype=torch.uint8), [1, 2])
+    env.step(torch.zeros(2, 8, 7), rows=[0])
+    with pytest.raises(ValueError, match=r"rows \[0\]"):
+        env.step(torch.zeros(2, 8, 7), rows=[0, 1])

@@ -26,6 +26,7 @@ def quickstart(**overrides):
     ("imagination.rm_threshold", 1.5, "imagination.rm_threshold=1.5: must be in (0, 1]"),
     ("imagination.rm_threshold", 0.0, "imagination.rm_threshold=0.0: must be in (0, 1]"),
     ("imagination.image_size", 60, "imagination.image_size=60"),
+    ("imagination.slots", -1, "imagination.slots=-1: must be ≥ 0"),
     ("evaluation.backend", "mujoco", "evaluation.backend='mujoco'"),
     ("update.ppo_mini_batch_size", 0, "update.ppo_mini_batch_size=0"),
     ("algorithm", "ppo", "algorithm='ppo': must be grpo or dpo"),

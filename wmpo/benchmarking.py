@@ -8,6 +8,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import torch
+
+DENSE_BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "H800": 989.0, "A100": 312.0, "A800": 312.0, "L40S": 362.0}
+"""Dense (no sparsity) bf16 tensor-core peaks of the SXM parts, by a name fragment of ``torch.cuda.get_device_name``."""
+
 
 def interleaved(
     modes: dict[str, Callable[[], object]], repeats: int = 3, warmup: int = 1, sync: Callable[[], None] | None = None
@@ -77,3 +82,28 @@ def _timed(function: Callable, seconds: list[float], wait: Callable[[], None]) -
             seconds.append(time.perf_counter() - start)
 
     return timed
+
+
+def flops_of(function: Callable[[], object]) -> int:
+    """Floating-point operations of one call of ``function``, counted per operator by PyTorch's FLOP counter (matrix
+    products and attention; elementwise work is not counted, as MFU conventionally leaves it out)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        function()
+    return int(counter.get_total_flops())
+
+
+def dense_bf16_peak_tflops(device: torch.device) -> float | None:
+    """The device's dense bf16 peak in TFLOP/s, or None when it is not a GPU listed in ``DENSE_BF16_PEAK_TFLOPS``."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for part, peak in DENSE_BF16_PEAK_TFLOPS.items() if part in name), None)
+
+
+def throughput(flops: int, seconds: float, peak_tflops: float | None) -> str:
+    """'X TFLOP/s, MFU Y%' (MFU 'n/a' without a known peak)."""
+    achieved = flops / seconds / 1e12
+    mfu = f"{100 * achieved / peak_tflops:.1f}%" if peak_tflops else "n/a"
+    return f"{achieved:8.3f} TFLOP/s  MFU {mfu}"

@@ -69,9 +69,12 @@ class ImaginedEnv:
         return self.last_frames
 
     @torch.no_grad()
-    def step(self, normalized_actions: torch.Tensor) -> ImaginedStep:
-        """Advance every unfinished trajectory by one chunk of actions (B, 8, 7)."""
-        active = (~self.done).nonzero().flatten().tolist()
+    def step(self, normalized_actions: torch.Tensor, rows: list[int] | None = None) -> ImaginedStep:
+        """Advance the unfinished trajectories ``rows`` (default: all unfinished ones) by one chunk of actions
+        (B, 8, 7); the other rows' actions are ignored."""
+        active = (~self.done).nonzero().flatten().tolist() if rows is None else list(rows)
+        if any(bool(self.done[row]) for row in active):
+            raise ValueError(f"rows {[row for row in active if self.done[row]]} have already finished")
         batch = self.done.shape[0]
         chunk = self.wm.spec.chunk
         height, width = self.last_frames.shape[1:3]

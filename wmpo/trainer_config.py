@@ -30,6 +30,11 @@ class ImaginationConfig:
     """No success window may end before min_steps + 8 frames."""
     stop_on_success: bool = True
     """Stop generating a trajectory at its first success window (False: the released full-horizon behaviour)."""
+    slots: int = 0
+    """Trajectories a worker imagines together (the denoiser's batch); 0 = its whole generation round at once. With
+    fewer, the slot of a trajectory that finished is refilled at once with the round's next one (continuous
+    batching), which bounds memory while keeping the batch full (per-trajectory generators: a trajectory changes
+    only through float rounding)."""
     count_last_window: bool = False
     """Let a success window ending at the horizon's last frame count (the released rule ignores it)."""
     jpeg_resize: bool = True

@@ -67,6 +67,7 @@ def check_trainer_settings(cfg) -> None:
          "a multiple of 8, ≥ 16"),
         (_positive_or_none(icfg.max_steps), "imagination.max_steps", icfg.max_steps, "≥ 1 or null"),
         (icfg.min_steps >= 0, "imagination.min_steps", icfg.min_steps, "≥ 0"),
+        (icfg.slots >= 0, "imagination.slots", icfg.slots, "≥ 0 (0 = a whole generation round at once)"),
         # 1.0 is the top of the released threshold grid (a classifier that never fires there is still valid).
         (icfg.rm_threshold is None or 0.0 < icfg.rm_threshold <= 1.0, "imagination.rm_threshold",
          icfg.rm_threshold, "in (0, 1] or null"),

@@ -7,7 +7,6 @@ import torch
 
 from wmpo.distributed.collectives import any_true
 from wmpo.imagination import ImaginedEnv
-from wmpo.policy.modeling import NUM_ACTION_TOKENS
 from wmpo.policy.policy import VLAPolicy
 from wmpo.policy.rlds_resize import rlds_resize
 from wmpo.rollout.trajectories import Trajectories, new_trajectories
@@ -25,9 +24,15 @@ def imagine_groups(
     seed: int,
     record_videos: bool = False,
     jpeg_resize: bool = False,
+    slots: int = 0,
 ) -> Trajectories:
     """Roll ``n_samples`` trajectories from each first frame (G, H, W, 3) until each finishes; with ``jpeg_resize``
-    the policy sees (and the trajectories keep) its frames after :func:`~wmpo.policy.rlds_resize.rlds_resize`."""
+    the policy sees (and the trajectories keep) its frames after :func:`~wmpo.policy.rlds_resize.rlds_resize`.
+
+    At most ``slots`` trajectories (0: all) are generated together. A slot freed by a trajectory that finished is
+    refilled with the next trajectory not yet started, so the batch stays full until the round runs out
+    (continuous batching). Every trajectory has its own generators, so ``slots`` changes it only through the float
+    rounding of another batch composition."""
     rows = first_frames.repeat_interleave(n_samples, dim=0)
     batch = rows.shape[0]
     seeds = [int(s) for s in np.random.SeedSequence([seed, *state_ids]).generate_state(2 * batch)]
@@ -35,52 +40,60 @@ def imagine_groups(
     policy_generators = [torch.Generator(device=policy.device).manual_seed(s) for s in policy_seeds]
     frame = env.reset(rows, env_seeds)
     prompt = policy.prompts([instruction] * batch)
-    frames, responses, log_probs = [], [], []
-    videos = [rows[:, None]] if record_videos else None
-    num_chunks = torch.zeros(batch, dtype=torch.long)
-    done = torch.zeros(batch, dtype=torch.bool)
-    token_begin = policy.action_tokenizer.token_begin
-    while any_true(not bool(done.all())):
-        active = (~done).nonzero().flatten().tolist()
-        if not active:
+    seen_frames, tokens, log_probs = ([[] for _ in range(batch)] for _ in range(3))
+    videos = [[rows[row, None]] for row in range(batch)] if record_videos else None
+    pending, running = list(range(batch)), []
+    slots = slots or batch
+    while any_true(bool(pending or running)):
+        free = slots - len(running)
+        running, pending = running + pending[:free], pending[free:]
+        if not running:
             policy.idle_forward()  # other ranks are still imagining
             continue
-        seen = policy_view(frame[active], policy.image_size, jpeg_resize)
+        seen = policy_view(frame[running], policy.image_size, jpeg_resize)
         out = policy.predict(
-            seen, [instruction] * len(active), do_sample=True, temperature=temperature,
-            generator=[policy_generators[i] for i in active],
+            seen, [instruction] * len(running), do_sample=True, temperature=temperature,
+            generator=[policy_generators[i] for i in running],
         )
-        chunk_frames = torch.zeros((batch, *seen.shape[1:]), dtype=torch.uint8)
-        chunk_frames[active] = seen.cpu()
-        chunk_tokens = torch.full((batch, NUM_ACTION_TOKENS), token_begin, dtype=torch.long)
-        chunk_tokens[active] = out.responses.cpu()
-        chunk_log_probs = torch.zeros(batch, NUM_ACTION_TOKENS)
-        chunk_log_probs[active] = out.log_probs.float().cpu()
         actions = torch.zeros(batch, *out.normalized_actions.shape[1:])
-        actions[active] = out.normalized_actions.float().cpu()
-        step = env.step(actions)
-        frames.append(chunk_frames)
-        responses.append(chunk_tokens)
-        log_probs.append(chunk_log_probs)
-        num_chunks[active] += 1
-        if record_videos:
-            videos.append(step.frames)
+        actions[running] = out.normalized_actions.float().cpu()
+        step = env.step(actions, rows=running)
+        seen, responses, chunk_log_probs = seen.cpu(), out.responses.cpu(), out.log_probs.float().cpu()
+        for k, row in enumerate(running):
+            seen_frames[row].append(seen[k])
+            tokens[row].append(responses[k])
+            log_probs[row].append(chunk_log_probs[k])
+            if record_videos:
+                videos[row].append(step.frames[row])
         frame = torch.where(step.done[:, None, None, None], frame, env.last_frames)
-        done = step.done
+        running = [row for row in running if not step.done[row]]
+    num_chunks = torch.tensor([len(row_tokens) for row_tokens in tokens], dtype=torch.long)
+    chunks = int(num_chunks.max())
     return new_trajectories(
-        frames=torch.stack(frames, dim=1),
+        frames=_padded(seen_frames, chunks, 0),
         input_ids=prompt["input_ids"].cpu(),
         attention_mask=prompt["attention_mask"].cpu(),
-        responses=torch.stack(responses, dim=1),
-        old_log_probs=torch.cat(log_probs, dim=1),
+        responses=_padded(tokens, chunks, policy.action_tokenizer.token_begin),
+        old_log_probs=_padded(log_probs, chunks, 0).flatten(1),
         num_chunks=num_chunks,
         complete=step.success.clone(),
         finish_step=step.finish_step.clone(),
         group=torch.tensor(group_ids).repeat_interleave(n_samples),
         state_id=torch.tensor(state_ids).repeat_interleave(n_samples),
-        videos=torch.cat(videos, dim=1) if record_videos else None,
-        frame_scores=_frame_scores(env, 1 + len(frames) * env.wm.spec.chunk) if record_videos else None,
+        videos=_padded([torch.cat(v) for v in videos], 1 + chunks * env.wm.spec.chunk, 0, stacked=True)
+        if record_videos else None,
+        frame_scores=_frame_scores(env, 1 + chunks * env.wm.spec.chunk) if record_videos else None,
     )
+
+
+def _padded(per_row: list, length: int, fill, stacked: bool = False) -> torch.Tensor:
+    """(B, length, ...) from each row's chunks (a list of tensors, or one tensor when ``stacked``), padded with
+    ``fill`` after the row's own length."""
+    rows = [row if stacked else torch.stack(row) for row in per_row]
+    out = torch.full((len(rows), length, *rows[0].shape[1:]), fill, dtype=rows[0].dtype)
+    for index, row in enumerate(rows):
+        out[index, : len(row)] = row
+    return out
 
 
 def policy_view(frames: torch.Tensor, size: int, jpeg_resize: bool) -> torch.Tensor:

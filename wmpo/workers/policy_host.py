@@ -35,7 +35,7 @@ class PolicyHost:
         with self.inference():
             return imagine_groups(self.policy, self.env, first_frames, state_ids, group_ids, self.cfg.n_samples,
                                   self.task.prompt, self.cfg.temperature, seed, record_videos,
-                                  jpeg_resize=self.cfg.imagination.jpeg_resize)
+                                  jpeg_resize=self.cfg.imagination.jpeg_resize, slots=self.cfg.imagination.slots)
 
     def update(self, batch: Trajectories) -> dict[str, float]:
         from wmpo.rl.update import update_policy
