@@ -40,8 +40,8 @@ def stack_three_poses(env) -> dict[str, np.ndarray]:
 
 def three_piece_assembly_poses(env) -> dict[str, np.ndarray]:
     out = {}
-    for name in ("base", "piece_1", "piece_2"):
-        out.update(_body(env, env.sim.model.body_name2id(f"{name}_root"), name))
+    for name, body_id in env.obj_body_id.items():
+        out.update(_body(env, body_id, name))
     return out
 
 

@@ -60,9 +60,9 @@ def imagine_groups(
         step = env.step(actions, rows=running)
         seen, responses, chunk_log_probs = seen.cpu(), out.responses.cpu(), out.log_probs.float().cpu()
         for k, row in enumerate(running):
-            seen_frames[row].append(seen[k])
-            tokens[row].append(responses[k])
-            log_probs[row].append(chunk_log_probs[k])
+            seen_frames[row].append(seen[k : k + 1])
+            tokens[row].append(responses[k : k + 1])
+            log_probs[row].append(chunk_log_probs[k : k + 1])
             if record_videos:
                 videos[row].append(step.frames[row])
         frame = torch.where(step.done[:, None, None, None], frame, env.last_frames)
@@ -80,16 +80,15 @@ def imagine_groups(
         finish_step=step.finish_step.clone(),
         group=torch.tensor(group_ids).repeat_interleave(n_samples),
         state_id=torch.tensor(state_ids).repeat_interleave(n_samples),
-        videos=_padded([torch.cat(v) for v in videos], 1 + chunks * env.wm.spec.chunk, 0, stacked=True)
-        if record_videos else None,
+        videos=_padded(videos, 1 + chunks * env.wm.spec.chunk, 0) if record_videos else None,
         frame_scores=_frame_scores(env, 1 + chunks * env.wm.spec.chunk) if record_videos else None,
     )
 
 
-def _padded(per_row: list, length: int, fill, stacked: bool = False) -> torch.Tensor:
-    """(B, length, ...) from each row's chunks (a list of tensors, or one tensor when ``stacked``), padded with
-    ``fill`` after the row's own length."""
-    rows = [row if stacked else torch.stack(row) for row in per_row]
+def _padded(per_row: list[list[torch.Tensor]], length: int, fill) -> torch.Tensor:
+    """(B, length, ...) from each row's pieces joined along their first dimension, padded with ``fill`` after the
+    row's own length."""
+    rows = [torch.cat(pieces) for pieces in per_row]
     out = torch.full((len(rows), length, *rows[0].shape[1:]), fill, dtype=rows[0].dtype)
     for index, row in enumerate(rows):
         out[index, : len(row)] = row
