@@ -38,6 +38,27 @@ class WorldModelSpec:
     """Compute the context frames once per chunk instead of at every denoising step."""
     use_timestep_transform: bool = True
     """Resolution shift of the sampling timesteps (must match training; identity at 256×256)."""
+    compile: str = "off"
+    """Compile the denoiser's per-step calls with ``torch.compile``: off, or a compile mode (default,
+    reduce-overhead: CUDA graphs of the fixed-shape steps, max-autotune). The first calls at each new batch size
+    pay the compile time."""
+
+
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+
+
+class CompiledDenoiser:
+    """The calls the sampler makes on an STDiT3, each compiled; the module and its weights stay shared, so loading
+    other weights into the module is seen by the compiled calls."""
+
+    def __init__(self, model: STDiT3, mode: str) -> None:
+        self.model = model
+        self.encode_context = torch.compile(model.encode_context, mode=mode)
+        self.forward_targets = torch.compile(model.forward_targets, mode=mode)
+        self.forward = torch.compile(model.forward, mode=mode)
+
+    def __call__(self, *args, **kwargs) -> torch.Tensor:
+        return self.forward(*args, **kwargs)
 
 
 class WorldModel:
@@ -48,6 +69,9 @@ class WorldModel:
         self.vae = vae.eval()
         self.scheduler = scheduler
         self.spec = spec
+        if spec.compile not in COMPILE_MODES:
+            raise ValueError(f"world model compile={spec.compile!r}: expected one of {', '.join(COMPILE_MODES)}")
+        self.denoiser = self.model if spec.compile == "off" else CompiledDenoiser(self.model, spec.compile)
 
     @classmethod
     def build(
@@ -100,7 +124,7 @@ class WorldModel:
         noise = seeded_noise((batch, channels, self.spec.chunk, height, width), generators, self.device)
         scale = self.vae.downsample
         return self.scheduler.sample(
-            self.model,
+            self.denoiser,
             context.to(self.device),
             actions.to(self.device),
             noise,

@@ -8,8 +8,9 @@ project's (context cached once per chunk, a trajectory stops at its first succes
 
 The gain from stopping depends on how many trajectories succeed, so it shows with trained checkpoints (random
 models rarely pass the reward threshold); ``success`` reports the imagined success rate of each mode. After the timed
-repeats, one more call per mode measures where its time goes (policy forward, denoiser, VAE decode, reward scoring,
-everything else), synchronizing the device around each part; that call is not part of the throughput. Last, it
+repeats, one more call per mode reports where its time goes (policy forward, denoiser, VAE, reward scoring,
+everything else) from the generation profile the trainer logs too (on CUDA it synchronizes the device around each
+part, in the timed repeats as in training); that call is not part of the throughput. Last, it
 compares the trajectories both modes generated, up to where this project's mode stopped each.
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from wmpo.benchmarking import interleaved, ratio_of_medians, spread, timed_calls
+from wmpo.benchmarking import interleaved, ratio_of_medians, spread
 from wmpo.cli import parse_config
 
 
@@ -69,18 +70,17 @@ def rollout_mode(cfg, task, policy, first_frames, use_cache: bool, stop_on_succe
 
 
 def phase_split(run, host, sync) -> str:
-    """Seconds of one instrumented call of ``run`` per part of the rollout, with shares of its wall time."""
-    from wmpo.reward.scoring import IncrementalScorer
-
-    targets = [(host.policy, "predict", "policy"), (host.env.wm, "predict", "denoiser"),
-               (host.env.wm, "decode", "VAE decode"), (IncrementalScorer, "update", "reward scoring")]
-    with timed_calls(targets, sync=sync) as phases:
-        (sync or (lambda: None))()
-        start = time.perf_counter()
-        run()
-        (sync or (lambda: None))()
-        total = time.perf_counter() - start
-    parts = {name: sum(seconds) for name, seconds in phases.items()}
+    """Seconds of one call of ``run`` per part of the rollout (the host's generation profile), with shares of its
+    wall time."""
+    host.generation_profile()  # drop what the timed repeats accumulated
+    (sync or (lambda: None))()
+    start = time.perf_counter()
+    run()
+    (sync or (lambda: None))()
+    total = time.perf_counter() - start
+    record = host.generation_profile()
+    names = {"policy": "policy", "denoiser": "denoiser", "vae": "VAE", "reward": "reward scoring"}
+    parts = {name: record[f"{phase}_s"] for phase, name in names.items()}
     parts["other"] = max(total - sum(parts.values()), 0.0)
     return "  ".join(f"{name} {sec:.3f} s ({100 * sec / total:.0f}%)" for name, sec in parts.items())
 

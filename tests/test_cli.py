@@ -1,4 +1,4 @@
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -9,10 +9,18 @@ from wmpo.cli import parse_config
 class Cfg:
     task: str = "square"
     n: int = 3
+    arms: list[str] = field(default_factory=lambda: ["a", "b"])
 
 
 def test_key_value_overrides():
     assert parse_config(Cfg, ["n=7", "task=stack_three"]) == Cfg(task="stack_three", n=7)
+    assert parse_config(Cfg, ["arms=[c]"]).arms == ["c"]
+
+
+def test_help_lists_every_default(capsys):
+    with pytest.raises(SystemExit):
+        parse_config(Cfg, ["--help"], doc="A tool.")
+    assert capsys.readouterr().out.splitlines()[-3:] == ["  task=square", "  n=3", "  arms=['a', 'b']"]
 
 
 @pytest.mark.parametrize("argv,needle", [(["n=abc"], "n"), (["bogus=1"], "bogus"), (["n"], "key=value")])

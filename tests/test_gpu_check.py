@@ -13,13 +13,15 @@ def test_gpu_check_tiny_runs_every_part():
     assert run.returncode == 0, run.stderr[-3000:]
     out = run.stdout
     headers = re.findall(r"^== (.+) ==$", out, flags=re.M)
-    assert headers == ["denoiser and VAE decode", "reward scoring", "policy", "imagined group", "trainer iteration"]
+    assert headers == ["denoiser and VAE decode", "compiled denoiser", "reward scoring", "policy", "imagined group",
+                       "trainer iteration"]
     for batch in (1, 2):
         for mode in ("plain ", "cached"):
             line = next(row for row in out.splitlines() if row.startswith(f"batch {batch:3d} {mode}"))
             tflops = float(re.search(r"([0-9.]+) TFLOP/s  MFU n/a", line).group(1))
             assert tflops > 0
     assert "VAE decode of one chunk (8 frames, batch 1)" in out
+    assert re.search(r"batch   2 ratio of medians compiled/cached: [0-9.]+x; compile time .* [0-9.]+ s", out)
     assert "log_probs forward+backward at batch 2" in out
     assert re.search(r"same action tokens up to the stopping point: [0-4] of 4; .*: [0-9]+ \(of 255\)", out)
     assert "iteration 1: rollout/success" in run.stderr + out

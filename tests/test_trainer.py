@@ -56,7 +56,7 @@ def test_resumed_run_matches_the_uninterrupted_one(assets, tmp_path, caplog):
     assert all(torch.equal(a[k], b[k]) for k in a)
     def last_record(run):
         record = json.loads((tmp_path / run / "metrics.jsonl").read_text().splitlines()[1])
-        return {k: v for k, v in record.items() if not k.startswith(("time/", "perf/"))}
+        return {k: v for k, v in record.items() if not k.startswith(("time/", "time_share/", "perf/"))}
 
     assert last_record("straight") == last_record("resumed")
 
@@ -76,6 +76,10 @@ def test_evaluations_measure_the_learned_models_fidelity(assets, tmp_path):
     assert states == 2 and row["fidelity/real_success"] == row["eval/success_rate"]
     assert 0.0 <= row["fidelity/agreement"] <= 1.0 and row["fidelity/open_loop_psnr"] > 0
     assert row["time/fidelity_s"] > 0 and "fidelity/rm_recall" in row
+    shares = {k.split("/")[1]: v for k, v in row.items() if k.startswith("time_share/")}
+    assert set(shares) == {"policy", "denoiser", "vae", "reward", "generate_other", "update", "eval", "fidelity"}
+    assert all(v > 0 for v in shares.values()) and sum(shares.values()) <= 1.0 + 1e-6
+    assert row["perf/denoiser_tflops"] > 0 and "perf/denoiser_mfu" not in row  # no known peak on a CPU
     assert (tmp_path / "m" / "videos" / "iteration_000001" / "open_loop.png").stat().st_size > 0
 
 

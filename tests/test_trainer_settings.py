@@ -27,6 +27,7 @@ def quickstart(**overrides):
     ("imagination.rm_threshold", 0.0, "imagination.rm_threshold=0.0: must be in (0, 1]"),
     ("imagination.image_size", 60, "imagination.image_size=60"),
     ("imagination.slots", -1, "imagination.slots=-1: must be ≥ 0"),
+    ("imagination.world_model.compile", "fast", "imagination.world_model.compile='fast': must be off or default"),
     ("evaluation.backend", "mujoco", "evaluation.backend='mujoco'"),
     ("update.ppo_mini_batch_size", 0, "update.ppo_mini_batch_size=0"),
     ("algorithm", "ppo", "algorithm='ppo': must be grpo or dpo"),

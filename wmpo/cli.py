@@ -18,7 +18,12 @@ def parse_config(config_cls: type[T], argv: list[str] | None = None, doc: str = 
     if any(a in ("-h", "--help") for a in argv):
         print(doc.strip() + "\n\noptions (key=value):")
         for field in dataclasses.fields(config_cls):
-            default = field.default if field.default is not dataclasses.MISSING else "(required)"
+            if field.default is not dataclasses.MISSING:
+                default = field.default
+            elif field.default_factory is not dataclasses.MISSING:
+                default = field.default_factory()
+            else:
+                default = "(required)"
             print(f"  {field.name}={default}")
         raise SystemExit(0)
     bad = [a for a in argv if "=" not in a]

@@ -26,6 +26,7 @@ from wmpo.data.frames import resize_frames
 from wmpo.logging import MetricLogger, write_video
 from wmpo.rl.group_buffer import GroupBuffer
 from wmpo.rl.grpo import grpo_advantages, informative_groups, token_level_rewards
+from wmpo.rollout.profiling import profile_metrics, time_shares
 from wmpo.rollout.trajectories import Trajectories, concat_trajectories
 from wmpo.workers.backends import LocalBackend, RayBackend
 from wmpo.tasks import get_task
@@ -230,6 +231,8 @@ class Trainer:
             "perf/kept_policy_queries_per_s": queries / max(elapsed, 1e-9),
             "time/generate_s": elapsed,
         }
+        if cfg.imagination.enable:
+            metrics.update(profile_metrics(self.backend.generation_profiles()))
         return (concat_trajectories(kept) if kept else None), metrics
 
     def _simulate(self, state_ids: list[int], groups: list[int], seed: int) -> Trajectories:
@@ -260,6 +263,7 @@ class Trainer:
     def step(self) -> dict[str, float]:
         """One iteration: learn, evaluate when due, log, checkpoint when due."""
         cfg = self.cfg
+        start = time.perf_counter()
         refreshed = self.coevolution is not None and self.coevolution.pending(self.iteration)
         refresh = self._refresh() if refreshed else {}
         metrics = {**self.learn(), **refresh}
@@ -271,6 +275,7 @@ class Trainer:
             metrics.update(self.evaluate())
         if self.device.type == "cuda" and isinstance(self.backend, LocalBackend):
             metrics["perf/peak_memory_gib"] = torch.cuda.max_memory_allocated(self.device) / 1024**3
+        metrics.update(time_shares(metrics, time.perf_counter() - start))
         self.logger.write(self.iteration, metrics)
         # Saving right after a refresh keeps the world-model run at most one round ahead of the newest checkpoint.
         if self._saves_now() or refreshed:

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from opensora.training.checkpointing import incompleteness
+from opensora.world_model import COMPILE_MODES
 from opensora.training.settings import SettingError, check_settings
 from wmpo.policy.checkpoint import policy_folder_problem
 from wmpo.trainer_config import needs_imagination
@@ -68,6 +69,8 @@ def check_trainer_settings(cfg) -> None:
         (_positive_or_none(icfg.max_steps), "imagination.max_steps", icfg.max_steps, "≥ 1 or null"),
         (icfg.min_steps >= 0, "imagination.min_steps", icfg.min_steps, "≥ 0"),
         (icfg.slots >= 0, "imagination.slots", icfg.slots, "≥ 0 (0 = a whole generation round at once)"),
+        (icfg.world_model.compile in COMPILE_MODES, "imagination.world_model.compile", icfg.world_model.compile,
+         " or ".join(COMPILE_MODES)),
         # 1.0 is the top of the released threshold grid (a classifier that never fires there is still valid).
         (icfg.rm_threshold is None or 0.0 < icfg.rm_threshold <= 1.0, "imagination.rm_threshold",
          icfg.rm_threshold, "in (0, 1] or null"),

@@ -110,3 +110,33 @@ def test_weights_load_from_ema_pt_safetensors_and_sharded_dir(tmp_path):
     torch.save(broken, tmp_path / "broken.pt")
     with pytest.raises(WeightMismatchError, match=r"missing keys \(1\):\s+t_block.1.weight"):
         load_weights(STDiT3(preset("tiny")), tmp_path / "broken.pt")
+
+
+@pytest.mark.slow
+def test_compiled_denoiser_matches_eager_and_sees_reloaded_weights(world_model):
+    compiled = WorldModel(world_model.model, world_model.vae, world_model.scheduler,
+                          WorldModelSpec(model_preset="tiny", vae_preset="tiny", num_sampling_steps=3, compile="default"))
+    context = torch.randn(2, world_model.vae.latent_channels, 4, 4, 4)
+    actions = torch.rand(2, 8, 7) * 2 - 1
+
+    def both() -> tuple[torch.Tensor, torch.Tensor]:
+        return tuple(wm.predict(context, actions, [torch.Generator().manual_seed(s) for s in (1, 2)])
+                     for wm in (world_model, compiled))
+
+    eager, fast = both()
+    assert torch.allclose(fast, eager, atol=1e-5)
+    saved = {k: v.clone() for k, v in world_model.model.state_dict().items()}
+    try:
+        with torch.no_grad():
+            for parameter in world_model.model.final_layer.parameters():
+                parameter.add_(0.5)
+        eager_after, fast_after = both()
+        assert not torch.allclose(eager_after, eager, atol=1e-3)
+        assert torch.allclose(fast_after, eager_after, atol=1e-5)
+    finally:
+        world_model.model.load_state_dict(saved)
+
+
+def test_unknown_compile_mode_is_refused(world_model):
+    with pytest.raises(ValueError, match="compile='fast'"):
+        WorldModel(world_model.model, world_model.vae, world_model.scheduler, WorldModelSpec(compile="fast"))

@@ -8,14 +8,15 @@ from pathlib import Path
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion."""
+    """95% Wilson score interval of a binomial proportion; it always contains the observed proportion (at 0 or all
+    successes the closed form's bound equals it only up to rounding)."""
     if trials <= 0:
         raise ValueError("a Wilson interval needs at least one trial")
     p = successes / trials
     denominator = 1.0 + z * z / trials
     center = (p + z * z / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, center - half), min(1.0, center + half)
+    return min(p, max(0.0, center - half)), max(p, min(1.0, center + half))
 
 
 def arm_result(successes: list[bool], real_trajectories: int) -> dict:

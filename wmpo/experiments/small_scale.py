@@ -32,7 +32,7 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,8 @@ from wmpo.cli import parse_config
 
 log = logging.getLogger("wmpo.small_scale")
 ROOT = Path(__file__).resolve().parents[2]
+TRAINED_ARMS = ("wmpo", "wmpo_coevolve", "grpo_sim", "dpo")
+"""The arms trained from the base policy; each has the stage of its name."""
 
 
 @dataclass
@@ -106,13 +108,16 @@ class SmallScaleConfig:
     """WMPO iterations between real evaluations for the success curve."""
     curve_episodes: int = 50
     """Held-out states per curve point (the first ones of the evaluation set)."""
+    arms: list[str] = field(default_factory=lambda: list(TRAINED_ARMS))
+    """Arms trained and evaluated besides the base policy (each arm's result does not depend on the others; a rerun
+    with more arms adds them)."""
     until: str = ""
     """Stop after this stage (empty: run all stages)."""
 
 
 STAGES = ("states", "demos", "sft", "budget", "world_model", "reward_model", "wmpo", "wmpo_coevolve", "grpo_sim", "dpo",
           "evaluation")
-ARMS = ("base", "wmpo", "wmpo_coevolve", "grpo_sim", "dpo")
+ARMS = ("base", *TRAINED_ARMS)
 
 
 class Experiment:
@@ -121,6 +126,9 @@ class Experiment:
 
         if cfg.until and cfg.until not in STAGES:
             raise SystemExit(f"error: until={cfg.until!r} is not a stage; stages: {', '.join(STAGES)}")
+        unknown = [arm for arm in cfg.arms if arm not in TRAINED_ARMS]
+        if unknown:
+            raise SystemExit(f"error: arms={cfg.arms}: unknown {unknown}; arms: {', '.join(TRAINED_ARMS)}")
         if cfg.imagination_threshold not in ("replays", "real"):
             raise SystemExit(f"error: imagination_threshold={cfg.imagination_threshold!r}: expected replays or real")
         self.cfg = cfg
@@ -135,9 +143,14 @@ class Experiment:
             raise SystemExit(f"error: {settings} holds other settings; use a new output folder or the same settings")
         settings.write_text(json.dumps(recorded, indent=2) + "\n")
 
+    def arms(self) -> list[str]:
+        """The evaluated arms, in the stages' order."""
+        return ["base", *(arm for arm in TRAINED_ARMS if arm in self.cfg.arms)]
+
     def _stale(self, name: str) -> bool:
-        """A completed evaluation that lacks an arm (a run from before the arm existed) is run again."""
-        return name == "evaluation" and any(arm not in self.records[name] for arm in ARMS)
+        """A completed evaluation that lacks an arm (a run from before the arm existed, or with fewer arms) is run
+        again."""
+        return name == "evaluation" and any(arm not in self.records[name] for arm in self.arms())
 
     def path(self, *parts: str) -> Path:
         return self.out.joinpath(*parts)
@@ -146,6 +159,9 @@ class Experiment:
         for number, name in enumerate(STAGES, start=1):
             if name in self.records and not self._stale(name):
                 log.info("[%d/%d] %s: done earlier (%.0f s)", number, len(STAGES), name, self.records[name]["seconds"])
+                continue
+            if name in TRAINED_ARMS and name not in self.cfg.arms:
+                log.info("[%d/%d] %s: not among arms=%s", number, len(STAGES), name, self.cfg.arms)
                 continue
             log.info("[%d/%d] %s ...", number, len(STAGES), name)
             start = time.perf_counter()
@@ -450,16 +466,14 @@ class Experiment:
 
         cfg = self.cfg
         states = load_initial_states(self.path("states", "eval"), task=self.task.name)
-        arms = {"base": self.path("sft", "policy"),
-                "wmpo": latest_checkpoint(self.path("wmpo")) / "actor",
-                "wmpo_coevolve": latest_checkpoint(self.path("wmpo_coevolve")) / "actor",
-                "grpo_sim": latest_checkpoint(self.path("grpo_sim")) / "actor",
-                "dpo": (latest_checkpoint(self.path("dpo")) / "actor" if self.records["dpo"]["pairs"]
-                        else self.path("sft", "policy"))}
-        budget_used = self.records["budget"]["episodes"]
-        real_used = {"base": 0, "wmpo": budget_used,
-                     "wmpo_coevolve": self.records["wmpo_coevolve"]["real_trajectories"], "grpo_sim": self.records["grpo_sim"]["real_trajectories"],
-                     "dpo": self.records["dpo"]["real_trajectories"]}
+        arms, real_used = {}, {"base": 0, "wmpo": self.records["budget"]["episodes"]}
+        for arm in self.arms():
+            if arm == "base" or (arm == "dpo" and not self.records["dpo"]["pairs"]):
+                arms[arm] = self.path("sft", "policy")
+            else:
+                arms[arm] = latest_checkpoint(self.path(arm)) / "actor"
+            if arm not in real_used:
+                real_used[arm] = self.records[arm]["real_trajectories"]
         runner = VectorRunner(self.task, backend="builtin", num_workers=cfg.workers, record_frames=False)
         outcomes = {}
         try:
@@ -493,14 +507,14 @@ class Experiment:
         results["stage_seconds"] = {name: round(rec["seconds"], 1) for name, rec in self.records.items()}
         results["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
         results["seed"] = cfg.seed
-        curve = self._curve("wmpo", outcomes["base"])
-        results["wmpo_curve"] = curve
-        results["wmpo_coevolve_curve"] = self._curve("wmpo_coevolve", outcomes["base"])
+        labels = {"wmpo": "WMPO (real success)", "wmpo_coevolve": "WMPO, co-evolving world model"}
+        curves = {}
+        for run, label in labels.items():
+            if run in arms:
+                results[f"{run}_curve"] = curves[label] = self._curve(run, outcomes["base"])
         (self.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         write_report(self.out, results, _settings(cfg))
-        plot_success(self.out / "success.png", {"WMPO (real success)": curve,
-                                                "WMPO, co-evolving world model": results["wmpo_coevolve_curve"]},
-                     results["arms"])
+        plot_success(self.out / "success.png", curves, results["arms"])
         return {arm: results["arms"][arm]["success_rate"] for arm in arms}
 
     def _curve(self, run: str, base: list[bool]) -> list[dict]:
@@ -534,9 +548,10 @@ def _rounded(values: list[float]) -> list[float]:
 
 
 def _settings(cfg: SmallScaleConfig) -> dict:
-    """The settings that define the run's results (where to stop is not one of them)."""
+    """The settings that define the run's results (where to stop and which arms to run are not among them)."""
     settings = asdict(cfg)
     settings.pop("until")
+    settings.pop("arms")
     return settings
 
 

@@ -42,6 +42,10 @@ class LocalBackend:
     def generate(self, first_frames, state_ids, group_ids, seed, record_videos) -> GenerateResult:
         return split_off_videos(self.host.generate(first_frames, state_ids, group_ids, seed, record_videos))
 
+    def generation_profiles(self) -> list[dict[str, float]]:
+        """Per imagining process: seconds per phase and denoiser FLOPs since the last call."""
+        return [self.host.generation_profile()]
+
     def update(self, batch: Trajectories) -> dict[str, float]:
         return self.host.update(batch)
 
@@ -99,6 +103,9 @@ class RayBackend:
                   for f, p in zip(frames, parts)]
         batches, recorded = zip(*(split_off_videos(b) for b in self.group.call_each("generate", shards)))
         return concat_trajectories(list(batches)), recorded[0]
+
+    def generation_profiles(self) -> list[dict[str, float]]:
+        return self.group.call_all("generation_profile")
 
     def update(self, batch: Trajectories) -> dict[str, float]:
         return self.group.call_each("update", [(shard,) for shard in split_rows(batch, len(self.group))])[0]

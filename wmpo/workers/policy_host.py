@@ -11,6 +11,7 @@ import torch
 from wmpo.imagination import build_imagined_env
 from wmpo.policy.policy import VLAPolicy
 from wmpo.rollout.imagined import imagine_groups
+from wmpo.rollout.profiling import GenerationProfile
 from wmpo.rollout.simulated import SampledChunk, sample_chunk
 from wmpo.rollout.trajectories import Trajectories
 from wmpo.trainer_config import needs_imagination
@@ -27,15 +28,20 @@ class PolicyHost:
         self.env = build_imagined_env(cfg, task, device) if needs_imagination(cfg) else None
         bf16 = device.type == "cuda" and cfg.bf16
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else None
+        self.profile = GenerationProfile(device)
 
     def inference(self):
         return self.autocast if self.autocast is not None else nullcontext()
 
     def generate(self, first_frames, state_ids, group_ids, seed: int, record_videos: bool) -> Trajectories:
-        with self.inference():
+        with self.inference(), self.profile.measuring(self.policy, self.env):
             return imagine_groups(self.policy, self.env, first_frames, state_ids, group_ids, self.cfg.n_samples,
                                   self.task.prompt, self.cfg.temperature, seed, record_videos,
                                   jpeg_resize=self.cfg.imagination.jpeg_resize, slots=self.cfg.imagination.slots)
+
+    def generation_profile(self) -> dict[str, float]:
+        """Seconds per imagination phase and denoiser FLOPs since the last call (see ``GenerationProfile.take``)."""
+        return self.profile.take()
 
     def update(self, batch: Trajectories) -> dict[str, float]:
         from wmpo.rl.update import update_policy

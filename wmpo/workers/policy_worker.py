@@ -58,6 +58,9 @@ class PolicyWorker(DistributedWorker):
     def generate(self, first_frames, state_ids, group_ids, seed: int, record_videos: bool) -> Trajectories:
         return self.host.generate(first_frames, state_ids, group_ids, seed, record_videos)
 
+    def generation_profile(self) -> dict[str, float]:
+        return self.host.generation_profile()
+
     def update(self, batch: Trajectories) -> dict[str, float]:
         metrics = self.host.update(batch)
         if self.device.type == "cuda":
