@@ -130,10 +130,13 @@ def test_balanced_threshold_separates_the_classes_and_breaks_ties_towards_the_pr
     scores = np.array([0.2, 0.4, 0.5, 0.7, 0.9])
     real = np.array([False, False, True, True, True])
     assert balanced_threshold(scores, real, prefer=0.8) == pytest.approx(0.45)
-    # 0.1, 0.2 and 0.4 all reach a balanced accuracy of 0.5 (0.6 only 0.25): the one nearest 0.35 wins.
-    tied = np.array([0.1, 0.3, 0.5, 0.7]), np.array([True, False, True, False])
-    assert balanced_threshold(*tied, prefer=0.35) == pytest.approx(0.4)
-    assert balanced_threshold(*tied, prefer=0.0) == pytest.approx(0.1)
+    # 0.2 and 0.6 both reach a balanced accuracy of 0.75: the one nearest the preferred value wins.
+    tied = np.array([0.1, 0.3, 0.5, 0.7]), np.array([False, True, False, True])
+    assert balanced_threshold(*tied, prefer=0.35) == pytest.approx(0.2)
+    assert balanced_threshold(*tied, prefer=0.9) == pytest.approx(0.6)
+    # Scores that rank failures above successes beat chance nowhere: the preferred value, not "accept all".
+    inverted = np.array([0.1, 0.3, 0.5, 0.7]), np.array([True, True, False, False])
+    assert balanced_threshold(*inverted, prefer=0.35) == 0.35
     assert balanced_threshold(scores, np.ones(5, bool), prefer=0.8) == 0.8
     imbalanced = balanced_threshold(np.array([0.1, 0.3, 0.5, 0.6, 0.8]), np.array([False, True, True, True, True]),
                                     prefer=0.9)

@@ -76,7 +76,9 @@ def replay_scores(env: ImaginedEnv, episodes: list[EpisodeRef], q01: np.ndarray,
 def balanced_threshold(scores: np.ndarray, real: np.ndarray, prefer: float) -> float:
     """The decision threshold on ``scores`` with the highest balanced accuracy (the mean of the recall of real
     successes and of real failures), among the lowest score and the midpoints between distinct scores; ties go to
-    the candidate nearest ``prefer``, which is also returned when ``real`` holds a single class."""
+    the candidate nearest ``prefer``. ``prefer`` itself is returned when ``real`` holds a single class or when no
+    candidate beats chance (balanced accuracy 0.5): such scores carry no signal, and their best candidate would be
+    the lowest score, which accepts everything."""
     scores, real = np.asarray(scores, np.float64), np.asarray(real, bool)
     if real.all() or not real.any():
         return float(prefer)
@@ -84,6 +86,8 @@ def balanced_threshold(scores: np.ndarray, real: np.ndarray, prefer: float) -> f
     candidates = np.concatenate([distinct[:1], (distinct[1:] + distinct[:-1]) / 2])
     accepted = scores[None, :] >= candidates[:, None]
     balanced = (accepted[:, real].mean(1) + (~accepted[:, ~real]).mean(1)) / 2
+    if balanced.max() <= 0.5 + 1e-9:
+        return float(prefer)
     best = candidates[np.isclose(balanced, balanced.max())]
     return float(best[np.argmin(np.abs(best - prefer))])
 

@@ -80,8 +80,9 @@ class SmallScaleConfig:
     """Budget episodes held out from reward-model training to choose its threshold."""
     imagination_threshold: str = "replays"
     """Where the reward-model threshold used in imagination is chosen: ``replays`` (the world model replays the
-    held-out budget episodes' actions; the best balanced accuracy against their real outcomes) or ``real`` (the
-    held-out episodes' real videos, as the classifier is trained)."""
+    held-out budget episodes' actions; the best balanced accuracy against their real outcomes, or the real-video
+    threshold when none beats chance) or ``real`` (the held-out episodes' real videos, as the classifier is
+    trained)."""
     wmpo_iterations: int = 16
     """WMPO policy updates."""
     groups: int = 4
