@@ -5,7 +5,7 @@ import torch
 from opensora.datasets.shards import Episode, index_episodes, write_shards
 from opensora.models.vae import PixelShuffleVAE, frames_to_video, video_to_frames
 from opensora.world_model import WorldModelSpec
-from wmpo.fidelity import balanced_threshold, precision_recall, replay_open_loop, replay_scores
+from wmpo.fidelity import balanced_threshold, precision_recall, ranking_auc, replay_open_loop, replay_scores
 
 Q01, Q99 = np.zeros(7, np.float32), np.full(7, 2.0, np.float32)  # normalized = raw − 1
 
@@ -141,3 +141,11 @@ def test_balanced_threshold_separates_the_classes_and_breaks_ties_towards_the_pr
     imbalanced = balanced_threshold(np.array([0.1, 0.3, 0.5, 0.6, 0.8]), np.array([False, True, True, True, True]),
                                     prefer=0.9)
     assert imbalanced == pytest.approx(0.2)
+
+
+def test_ranking_auc_counts_ordered_pairs():
+    assert ranking_auc([0.9, 0.8, 0.1, 0.2], [True, True, False, False]) == 1.0
+    assert ranking_auc([0.1, 0.2, 0.9, 0.8], [True, True, False, False]) == 0.0
+    # Pairs (0.5 vs 0.5) tie, (0.5 vs 0.2) and (0.7 vs both) are ordered: (0.5 + 1 + 1 + 1) / 4.
+    assert ranking_auc([0.5, 0.7, 0.5, 0.2], [True, True, False, False]) == 0.875
+    assert ranking_auc([0.5, 0.7], [True, True]) is None

@@ -92,6 +92,16 @@ def balanced_threshold(scores: np.ndarray, real: np.ndarray, prefer: float) -> f
     return float(best[np.argmin(np.abs(best - prefer))])
 
 
+def ranking_auc(scores, real) -> float | None:
+    """How often a real success scores above a real failure (ties count half): 0.5 is chance, 1 a perfect ranking;
+    None with a single class."""
+    scores, real = np.asarray(scores, np.float64), np.asarray(real, bool)
+    if real.all() or not real.any():
+        return None
+    above = scores[real][:, None] - scores[~real][None, :]
+    return float(((above > 0) + 0.5 * (above == 0)).mean())
+
+
 def agreement(imagined: np.ndarray, real: np.ndarray) -> dict:
     """Per-state agreement of imagined and real success, and the confusion counts."""
     imagined, real = np.asarray(imagined, bool), np.asarray(real, bool)

@@ -19,6 +19,21 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[f
     return min(p, max(0.0, center - half)), max(p, min(1.0, center + half))
 
 
+def _auc_text(outcomes: dict) -> str:
+    from wmpo.fidelity import ranking_auc
+
+    auc = ranking_auc(outcomes["scores"], outcomes["real"])
+    return "n/a (one outcome only)" if auc is None else f"{auc:.2f}"
+
+
+def _threshold_origin(outcomes: dict, results: dict) -> str:
+    if outcomes["chosen_on"] != "replays":
+        return f"chosen on {outcomes['chosen_on']}"
+    if outcomes["threshold"] == results["reward_model"]["threshold"]:
+        return "the real-video threshold: no threshold beats chance on the replays"
+    return "chosen on replays"
+
+
 def arm_result(successes: list[bool], real_trajectories: int) -> dict:
     """success_rate, episodes, ci95 and the real trajectories the arm consumed."""
     wins, count = int(sum(successes)), len(successes)
@@ -45,8 +60,9 @@ def write_report(output: Path, results: dict, settings: dict) -> None:
               f"World model, open-loop replay of {replay['episodes']} held-out budget episodes with their own actions: "
               f"PSNR {replay['psnr']:.2f} dB vs {replay['copy_first_psnr']:.2f} dB for repeating the first frame "
               f"(per chunk: {', '.join(f'{v:.1f}' for v in replay['psnr_per_chunk'])}).",
-              f"World model + reward model judging those replays at the threshold imagination uses "
-              f"({outcomes['threshold']:.3f}, chosen on {outcomes['chosen_on']}): imagined success "
+              f"World model + reward model judging those replays: their scores rank real successes above real "
+              f"failures with AUC {_auc_text(outcomes)}; at the threshold imagination uses "
+              f"({outcomes['threshold']:.3f}, {_threshold_origin(outcomes, results)}): imagined success "
               f"{outcomes['imagined_success_rate']:.3f} vs real {outcomes['real_success_rate']:.3f}, agreement "
               f"{outcomes['agreement']:.3f} (confusion: {json.dumps(outcomes['confusion'])}); at the real-video "
               f"threshold: agreement {outcomes['at_real_video_threshold']['agreement']:.3f}.",
