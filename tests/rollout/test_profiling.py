@@ -39,6 +39,7 @@ def test_profile_times_every_phase_counts_denoiser_flops_and_restores_the_calls(
     first = torch.randint(0, 256, (1, 32, 32, 3), dtype=torch.uint8)
     with profile.measuring(policy, env):
         batch = imagine_groups(policy, env, first, [0], [0], 2, "square", 1.6, seed=0)
+    profile.add_denoiser_work(env, int(batch.num_chunks.sum()))
     assert "predict" not in vars(env.wm) and "predict" not in vars(policy)
     record = profile.take()
     assert all(record[f"{phase}_s"] > 0 for phase in PHASES)

@@ -35,9 +35,11 @@ class PolicyHost:
 
     def generate(self, first_frames, state_ids, group_ids, seed: int, record_videos: bool) -> Trajectories:
         with self.inference(), self.profile.measuring(self.policy, self.env):
-            return imagine_groups(self.policy, self.env, first_frames, state_ids, group_ids, self.cfg.n_samples,
-                                  self.task.prompt, self.cfg.temperature, seed, record_videos,
-                                  jpeg_resize=self.cfg.imagination.jpeg_resize, slots=self.cfg.imagination.slots)
+            batch = imagine_groups(self.policy, self.env, first_frames, state_ids, group_ids, self.cfg.n_samples,
+                                 self.task.prompt, self.cfg.temperature, seed, record_videos,
+                                 jpeg_resize=self.cfg.imagination.jpeg_resize, slots=self.cfg.imagination.slots)
+        self.profile.add_denoiser_work(self.env, int(batch.num_chunks.sum()))
+        return batch
 
     def generation_profile(self) -> dict[str, float]:
         """Seconds per imagination phase and denoiser FLOPs since the last call (see ``GenerationProfile.take``)."""
