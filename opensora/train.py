@@ -52,6 +52,7 @@ from opensora.training.checkpointing import (
 from opensora.training.config import TrainConfig, load_config, to_yaml
 from opensora.training.distributed import setup_distributed
 from opensora.training.ema import EMA
+from opensora.training.schedule import lr_factor
 from opensora.training.interrupts import Interrupted, StopOnSignal
 from opensora.training.validation import validate, validation_indices
 
@@ -145,8 +146,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     ema = EMA(model, cfg.optim.ema_decay)
     params = [p for p in wrapped.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, eps=cfg.optim.eps)
-    warmup = cfg.optim.warmup_steps
-    lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
+    lr_schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, cfg.optim.warmup_steps, cfg.max_steps, cfg.optim.decay))
 
     start = 0
     resume_from = latest_checkpoint(output) if cfg.resume == "auto" else None if cfg.resume == "none" else cfg.resume

@@ -5,7 +5,8 @@ import torch
 from opensora.datasets.shards import Episode, index_episodes, write_shards
 from opensora.models.vae import PixelShuffleVAE, frames_to_video, video_to_frames
 from opensora.world_model import WorldModelSpec
-from wmpo.fidelity import balanced_threshold, precision_recall, ranking_auc, replay_open_loop, replay_scores
+from wmpo.fidelity import (balanced_threshold, precision_recall, ranking_auc, replay_open_loop, replay_scores,
+                           replayed_episodes)
 
 Q01, Q99 = np.zeros(7, np.float32), np.full(7, 2.0, np.float32)  # normalized = raw − 1
 
@@ -81,6 +82,24 @@ def test_precision_and_recall_of_success_decisions():
     assert precision_recall(predicted, real) == (pytest.approx(2 / 3), pytest.approx(2 / 3))
     precision, recall = precision_recall(np.zeros(3, bool), np.array([True, False, False]))
     assert np.isnan(precision) and recall == 0.0
+
+
+def test_replayed_episodes_imagine_each_episode_from_its_actions_and_keep_its_real_outcome(tmp_path):
+    stopped, failed = ramp_episode("stopped_at_success", 19), ramp_episode("failed", 16)
+    stopped.meta["complete"] = True
+    write_shards([stopped, failed], tmp_path)
+    replays = replayed_episodes(ScriptedWorldModel("oracle"), index_episodes([str(tmp_path)]), Q01, Q99, seed=0)
+    assert [r.key for r in replays] == ["replay_stopped_at_success", "replay_failed"]
+    first, second = replays
+    # 19 actions: three chunks, the last action held to the third chunk's end, so frame 19 repeats to frame 24.
+    assert first.video.shape == (25, 8, 8, 3) and first.video.dtype == np.uint8
+    expected = np.concatenate([stopped.video, np.repeat(stopped.video[-1:], 5, axis=0)])
+    assert np.abs(first.video.astype(int) - expected.astype(int)).max() <= 1
+    assert np.array_equal(first.actions, stopped.actions)
+    assert first.meta == {"finish_step": 19, "complete": True, "replay_of": "stopped_at_success"}
+    assert second.video.shape == (17, 8, 8, 3) and second.meta["complete"] is False
+    copied = replayed_episodes(ScriptedWorldModel("copy"), index_episodes([str(tmp_path)]), Q01, Q99, seed=0)
+    assert np.abs(copied[0].video.astype(int) - stopped.video[0].astype(int)).max() <= 1  # a model, not the real video
 
 
 class RampScoreEnv:

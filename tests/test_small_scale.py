@@ -3,6 +3,7 @@ from dataclasses import replace
 
 import pytest
 
+from opensora.datasets.shards import index_episodes
 from wmpo.experiments.report import wilson_interval
 from wmpo.experiments.small_scale import STAGES, Experiment, SmallScaleConfig
 
@@ -20,8 +21,8 @@ def test_wilson_interval_matches_the_closed_form():
 @pytest.mark.sim
 def test_reduced_pipeline_leaves_every_artefact(tmp_path):
     cfg = SmallScaleConfig(output=str(tmp_path / "run"), demos=4, expert_noise=0.0, sft_steps=12, sft_batch_size=8,
-                           budget=8, rm_heldout=2, wm_steps=6, rm_steps=4, wmpo_iterations=2, groups=2, n_samples=4,
-                           eval_episodes=4, curve_every=1, curve_episodes=2, coevolve_every=1,
+                           budget=8, rm_heldout=2, rm_replays=True, wm_steps=6, rm_steps=4, wmpo_iterations=2, groups=2,
+                           n_samples=4, eval_episodes=4, curve_every=1, curve_episodes=2, coevolve_every=1,
                            coevolve_trajectories=2, coevolve_wm_steps=2)
     Experiment(replace(cfg, arms=["wmpo", "grpo_sim", "dpo"])).run()
     out = tmp_path / "run"
@@ -38,6 +39,10 @@ def test_reduced_pipeline_leaves_every_artefact(tmp_path):
                    "budget/heldout", "world_model/checkpoints", "reward_model", "wmpo/checkpoints",
                    "grpo_sim/checkpoints", "wmpo_coevolve/coevolve/round_001"):
         assert (out / folder).is_dir(), folder
+    # The reward model also learned from the world model's replays of the 6 training budget episodes, outcomes kept.
+    budget = {e.key: e.meta["complete"] for e in index_episodes([str(out / "budget" / "main")])}
+    replays = index_episodes([str(out / "reward_model" / "replays")])
+    assert {e.meta["replay_of"]: e.meta["complete"] for e in replays} == budget and len(budget) == 6
     replay = json.loads((out / "world_model" / "open_loop.json").read_text())
     assert replay["episodes"] >= 1 and len(replay["psnr_per_chunk"]) == len(replay["copy_first_psnr_per_chunk"])
     sft_rows = [json.loads(line) for line in (out / "sft" / "metrics.jsonl").read_text().splitlines()]

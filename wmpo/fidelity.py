@@ -46,8 +46,8 @@ def replay_scores(env: ImaginedEnv, episodes: list[EpisodeRef], q01: np.ndarray,
     frames before a decision do not depend on it). Unlike the policy agreement, the actions are fixed: a disagreement
     is the world model's or the reward model's.
 
-    A real episode stops at its success, usually inside a chunk; the replay's last chunk holds the last executed
-    action for the rest of the chunk, so the success moment is imagined instead of cut off.
+    A real episode usually ends inside a chunk (at its success, or some recorded steps after it); the replay's last
+    chunk holds the last executed action for the rest of the chunk, so the end is imagined instead of cut off.
     """
     scores, real = [], []
     chunk = env.wm.spec.chunk
@@ -127,10 +127,47 @@ def _episode_arrays(episode: Episode | EpisodeRef) -> tuple[np.ndarray, np.ndarr
 
 
 @torch.no_grad()
+def replay_video(wm: WorldModel, first_frame: np.ndarray, normalized_actions: np.ndarray, seed: int) -> torch.Tensor:
+    """The world model imagines an episode from its first frame (H, W, 3) with its normalized executed actions (T, 7),
+    chunk after chunk, never seeing a real frame again; a partial last chunk holds the last action to the chunk's end.
+    Returns uint8 frames (1 + chunks * chunk, H, W, 3), the first frame included."""
+    chunk = wm.spec.chunk
+    chunks = -(-len(normalized_actions) // chunk)
+    padding = np.repeat(normalized_actions[-1:], chunks * chunk - len(normalized_actions), axis=0)
+    actions = torch.from_numpy(np.concatenate([normalized_actions, padding]).astype(np.float32))
+    generator = [torch.Generator(device=wm.device).manual_seed(seed)]
+    first = torch.from_numpy(np.array(first_frame))[None]
+    context = wm.initial_context(first, generator)
+    frames = [first]
+    for c in range(chunks):
+        latents = wm.predict(context, actions[None, c * chunk : (c + 1) * chunk], generator)
+        frames.append(wm.decode(latents)[0].cpu())
+        context = wm.next_context(context, latents)
+    return torch.cat(frames)
+
+
+def replayed_episodes(wm: WorldModel, episodes: list[EpisodeRef], q01: np.ndarray, q99: np.ndarray,
+                      seed: int) -> list[Episode]:
+    """Each real episode as the world model imagines it from its executed actions: the imagined video beside the real
+    actions and metadata (``complete`` and ``finish_step`` are the simulator's), so a reward model trained on them
+    learns to judge imagined videos by real outcomes."""
+    replays = []
+    for number, episode in enumerate(episodes):
+        video, actions, _ = _episode_arrays(episode)
+        if len(actions) == 0:
+            continue
+        imagined = replay_video(wm, video[0], normalize_actions(np.asarray(actions, np.float32), q01, q99),
+                                seed * 100_003 + number)
+        replays.append(Episode(f"replay_{episode.key}", imagined.numpy(), np.asarray(actions),
+                               {**episode.meta, "replay_of": episode.key}))
+    return replays
+
+
+@torch.no_grad()
 def replay_open_loop(wm: WorldModel, episodes: list[Episode | EpisodeRef], q01: np.ndarray, q99: np.ndarray,
                      seed: int, strip_path: Path | None = None) -> dict:
-    """Imagine real episodes from their first frame with their executed actions, chunk after chunk, without ever
-    seeing a real frame again; PSNR per chunk against the real frames and against repeating the first frame.
+    """Imagine real episodes from their first frame with their executed actions (:func:`replay_video`, whole chunks
+    only); PSNR per chunk against the real frames and against repeating the first frame.
 
     This is what imagination asks of the world model (the validation windows start from real context instead).
     """
@@ -143,16 +180,8 @@ def replay_open_loop(wm: WorldModel, episodes: list[Episode | EpisodeRef], q01: 
         if chunks == 0:
             continue
         video = torch.from_numpy(np.array(video))
-        actions = normalize_actions(np.asarray(actions, np.float32), q01, q99)
-        generator = [torch.Generator(device=wm.device).manual_seed(seed * 100_003 + number)]
-        context = wm.initial_context(video[:1], generator)
-        imagined = []
-        for c in range(chunks):
-            chunk_actions = torch.from_numpy(actions[c * wm.spec.chunk : (c + 1) * wm.spec.chunk])[None]
-            latents = wm.predict(context, chunk_actions, generator)
-            imagined.append(wm.decode(latents)[0].cpu())
-            context = wm.next_context(context, latents)
-        imagined = torch.cat(imagined).float()
+        actions = normalize_actions(np.asarray(actions[: chunks * wm.spec.chunk], np.float32), q01, q99)
+        imagined = replay_video(wm, video[0].numpy(), actions, seed * 100_003 + number)[1:].float()
         real = video[1 : 1 + len(imagined)].float()
         first = video[0].float()
         for c in range(chunks):

@@ -8,6 +8,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from opensora.training.checkpointing import incompleteness
+from opensora.training.schedule import DECAYS
 from opensora.training.settings import SettingError, check_settings
 
 
@@ -53,6 +54,8 @@ class OptimConfig:
     """AdamW epsilon."""
     warmup_steps: int = 1000
     """Linear warmup: lr·(step+1)/(warmup+1) for the first warmup steps."""
+    decay: str = "constant"
+    """Learning rate after warmup: constant, or cosine (down to 0 at max_steps)."""
     grad_clip: float = 1.0
     """Global gradient-norm clip."""
     ema_decay: float = 0.99
@@ -127,6 +130,7 @@ def check_train_settings(c: TrainConfig) -> None:
         (c.optim.lr >= 0, "optim.lr", c.optim.lr, "≥ 0"),
         (c.optim.weight_decay >= 0, "optim.weight_decay", c.optim.weight_decay, "≥ 0"),
         (c.optim.warmup_steps >= 0, "optim.warmup_steps", c.optim.warmup_steps, "≥ 0"),
+        (c.optim.decay in DECAYS, "optim.decay", c.optim.decay, " or ".join(DECAYS)),
         (c.optim.grad_clip > 0, "optim.grad_clip", c.optim.grad_clip, "> 0"),
         (0.0 <= c.optim.ema_decay <= 1.0, "optim.ema_decay", c.optim.ema_decay, "in [0, 1]"),
     ])

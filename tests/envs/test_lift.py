@@ -110,6 +110,29 @@ def test_runner_demos_are_seeded_per_state_and_repeat():
         assert result.frames.shape == (result.finish_step + 1, 64, 64, 3)
 
 
+@pytest.mark.slow
+def test_runner_records_the_steps_after_success_it_is_asked_for():
+    from wmpo.envs.vector import VectorRunner
+    from wmpo.rollout.collection import episode_record
+
+    results = {}
+    for after in (0, 5):
+        runner = VectorRunner("lift", backend="builtin", num_workers=1, scripted_expert=True, after_success=after)
+        try:
+            results[after] = runner.run([state_seed(0, 1)], policy=None, progress=False)[0]
+        finally:
+            runner.close()
+    stopped, recorded = results[0], results[5]
+    assert stopped.success and stopped.success_step == stopped.finish_step
+    # The same clean expert from the same state: the same first success, then five more steps.
+    assert recorded.success and recorded.success_step == stopped.finish_step
+    assert recorded.finish_step == stopped.finish_step + 5 <= TASK.max_steps
+    assert recorded.frames.shape == (recorded.finish_step + 1, 64, 64, 3) and len(recorded.actions) == recorded.finish_step
+    np.testing.assert_array_equal(recorded.actions[: stopped.finish_step], stopped.actions)
+    assert episode_record(recorded, "a").meta["success_step"] == stopped.finish_step
+    assert "success_step" not in episode_record(stopped, "b").meta
+
+
 def test_restoring_a_state_without_rebuilding_the_model_matches_the_rebuild(lift_env):
     def states_after(state, rebuild: bool):
         if rebuild:

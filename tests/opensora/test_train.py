@@ -1,4 +1,6 @@
 import json
+import math
+import re
 
 import pytest
 import torch
@@ -101,8 +103,9 @@ def test_tiny_world_model_learns_action_driven_motion(tmp_path):
 def test_settings_out_of_range_are_refused_before_training(synthetic, tmp_path):
     from opensora.training.settings import SettingError
 
-    for key, value in (("keep_last", 0), ("ckpt_every", 0), ("max_steps", 0), ("optim.lr", -1.0)):
-        with pytest.raises(SettingError, match=f"{key}={value}"):
+    for key, value in (("keep_last", 0), ("ckpt_every", 0), ("max_steps", 0), ("optim.lr", -1.0),
+                       ("optim.decay", "linear")):
+        with pytest.raises(SettingError, match=re.escape(f"{key}={value!r}")):
             tiny_config(synthetic, tmp_path / "run", **{key: value})
     with pytest.raises(SettingError, match="resume=.*no such folder"):
         tiny_config(synthetic, tmp_path / "run", resume=tmp_path / "nonexistent")
@@ -139,6 +142,15 @@ def test_metrics_of_a_resumed_run_read_as_one_run(synthetic, tmp_path):
     train(tiny_config(synthetic, output, max_steps=4, ckpt_every=2, log_every=1, val_windows=0))
     steps = [json.loads(line)["step"] for line in (output / "metrics.jsonl").open()]
     assert steps == [1, 2, 3, 4]
+
+
+def test_cosine_decay_brings_the_learning_rate_to_zero_at_max_steps(synthetic, tmp_path):
+    output = tmp_path / "run"
+    train(tiny_config(synthetic, output, max_steps=4, log_every=1, val_windows=0,
+                      **{"optim.decay": "cosine", "optim.warmup_steps": 0, "optim.lr": 0.01}))
+    logged = [json.loads(line)["lr"] for line in (output / "metrics.jsonl").open()]
+    # The rate logged after step s is the one the next step uses: 0.01 * (1 + cos(pi * s / 4)) / 2.
+    assert logged == pytest.approx([0.01 * (1 + math.cos(math.pi * s / 4)) / 2 for s in (1, 2, 3, 4)], abs=1e-12)
 
 
 def _wait_for_rows(path, count, process, timeout=240):

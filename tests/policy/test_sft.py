@@ -176,15 +176,6 @@ def test_sft_under_torchrun_writes_a_loadable_policy(shards, tmp_path):
     assert rows == [0, 2, 4]
 
 
-def test_learning_rate_warms_up_then_stays_or_decays_to_zero():
-    from wmpo.policy.sft import lr_factor
-
-    assert [lr_factor(s, 3, 10, "constant") for s in (0, 2, 3, 9)] == [0.25, 0.75, 1.0, 1.0]
-    cosine = [lr_factor(s, 3, 11, "cosine") for s in range(3, 12)]
-    assert cosine[0] == 1.0 and cosine[4] == pytest.approx(0.5) and cosine[-1] == pytest.approx(0.0, abs=1e-12)
-    assert all(a > b for a, b in zip(cosine, cosine[1:]))
-
-
 def test_a_non_finite_loss_stops_sft_before_the_step_and_keeps_the_checkpoints(shards, tmp_path, monkeypatch):
     output = tmp_path / "run"
     train(_config(shards, output, steps=10, ckpt_every=5))

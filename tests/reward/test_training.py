@@ -34,6 +34,20 @@ def test_clips_are_labelled_from_the_episode_outcome(shards):
     assert len(val_clips) == 1 + (episodes[0].finish_step - 8) // 8 and val_labels.sum() == 0
 
 
+def test_an_episode_recorded_past_its_success_is_labelled_at_the_success(tmp_path):
+    from opensora.datasets.shards import Episode
+
+    video = np.broadcast_to(np.arange(41, dtype=np.uint8)[:, None, None, None], (41, 4, 4, 3)).copy()
+    meta = {"finish_step": 40, "complete": True, "success_step": 30}
+    write_shards([Episode("past", video, np.zeros((40, 7), np.float32), meta)], tmp_path)
+    episodes = index_episodes(tmp_path)
+    clips, labels = training_clips(episodes, np.random.default_rng(0))
+    assert labels.tolist() == [1, 0] and clips[0, :, 0, 0, 0].tolist() == list(range(22, 30))
+    assert clips[1, -1, 0, 0, 0] < 22  # the negative ends before the success clip starts
+    val_clips, val_labels = validation_clips(episodes, stride=8)
+    assert val_labels.tolist() == [1, 0, 0] and val_clips[:, -1, 0, 0, 0].tolist() == [29, 21, 13]
+
+
 def test_threshold_metrics_by_hand():
     scores = np.array([0.9, 0.8, 0.4, 0.2])
     labels = np.array([1, 0, 1, 0])

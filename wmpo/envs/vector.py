@@ -2,7 +2,9 @@
 
 The driver queries the policy once per chunk for every active episode (lockstep, like the original rollout loop),
 sends each environment its chunk, and refills a worker with the next pending initial state as soon as its episode
-ends. An episode ends at the first successful step or at the task's ``max_steps``. Scripted experts act on every
+ends. An episode ends at the first successful step or at the task's ``max_steps`` (with ``after_success``, that many
+steps after the first success: data for a world model that must also see what success looks like once it happened).
+Scripted experts act on every
 step from privileged object poses, so they run inside the worker processes instead of being queried per chunk; their
 action noise is seeded per episode from the runner's ``expert_seed`` and the episode's state id, so demonstrations
 are reproducible whichever worker runs them.
@@ -65,20 +67,26 @@ class EpisodeResult:
     """(finish_step + 1, H, W, 3) uint8: frame 0 and one frame per executed action; None when not recorded."""
     actions: np.ndarray
     """(finish_step, 7) float32 actions as executed, in environment units."""
+    success_step: int | None = None
+    """Actions executed when the task first succeeded (``finish_step`` unless the runner records ``after_success``
+    steps beyond it); None for a failed episode."""
 
 
 class SimWorker:
     """Holds one environment in its own process (used as a Ray actor)."""
 
-    def __init__(self, task: str, backend: str, record_frames: bool, scripted_expert: bool, expert_noise: float = 0.0):
+    def __init__(self, task: str, backend: str, record_frames: bool, scripted_expert: bool, expert_noise: float = 0.0,
+                 after_success: int = 0):
         from wmpo.envs.factory import make_env
 
         self.env = make_env(task, backend=backend)
         self.record_frames = record_frames
         self.scripted_expert = scripted_expert
         self.expert_noise = expert_noise
+        self.after_success = after_success
         self.expert = None
         self.steps = 0
+        self.success_step: int | None = None
 
     def backend(self) -> str:
         return self.env.backend
@@ -88,7 +96,7 @@ class SimWorker:
 
         ``expert_seed`` seeds the scripted expert's action noise for this episode.
         """
-        self.steps = 0
+        self.steps, self.success_step = 0, None
         if isinstance(state, (int, np.integer)):
             np.random.seed(int(state))
             state = None
@@ -99,8 +107,8 @@ class SimWorker:
         return {"frame": self.env.start_episode(state)}
 
     def run_chunk(self, actions: np.ndarray | None) -> dict:
-        """Execute a chunk (``None``: the scripted expert's next chunk) until success or the horizon."""
-        frames, executed, success = [], [], False
+        """Execute a chunk (``None``: the scripted expert's next chunk) until the episode ends."""
+        frames, executed = [], []
         for k in range(self.env.task.action_chunk):
             action = actions[k] if actions is not None else self.expert.act(self.env.privileged_state())
             result = self.env.step(action, render=self.record_frames)
@@ -108,19 +116,25 @@ class SimWorker:
             executed.append(action)
             if self.record_frames:
                 frames.append(result.frame)
-            if result.success or self.steps >= self.env.task.max_steps:
-                success = result.success
+            if result.success and self.success_step is None:
+                self.success_step = self.steps
+            if self._ended():
                 break
-        done = success or self.steps >= self.env.task.max_steps
+        done = self._ended()
         last = frames[-1] if frames else self.env.render()
         return {
             "frames": frames,
             "actions": np.asarray(executed, dtype=np.float32),
-            "success": success,
+            "success": self.success_step is not None,
+            "success_step": self.success_step,
             "done": done,
             "steps": self.steps,
             "obs": None if done else {"frame": last},
         }
+
+    def _ended(self) -> bool:
+        succeeded = self.success_step is not None and self.steps >= self.success_step + self.after_success
+        return succeeded or self.steps >= self.env.task.max_steps
 
     def sample_state(self, numpy_seed: int) -> tuple[dict, np.ndarray]:
         from wmpo.envs.initial_states import sample_state
@@ -155,9 +169,13 @@ class VectorRunner:
         expert_noise: float = 0.0,
         expert_seed: int = 0,
         max_retries: int = 2,
+        after_success: int = 0,
     ):
         """``expert_noise`` is the std of the scripted expert's Gaussian action noise (see ``make_expert``);
-        ``max_retries`` bounds the reruns of one episode after its worker process died."""
+        ``max_retries`` bounds the reruns of one episode after its worker process died; ``after_success`` is the
+        number of steps an episode goes on after its first success (within the horizon)."""
+        if after_success < 0:
+            raise ValueError(f"after_success={after_success}: must be >= 0")
         import ray
 
         if max_retries < 0:
@@ -177,7 +195,7 @@ class VectorRunner:
             free = ray.available_resources().get("CPU", 0.0)
             cpus_per_worker = max(0.01, min(1.0, free / num_workers))
         self._actor = ray.remote(num_cpus=cpus_per_worker, max_restarts=0)(SimWorker)
-        self._args = (self.task.name, backend, record_frames, scripted_expert, expert_noise)
+        self._args = (self.task.name, backend, record_frames, scripted_expert, expert_noise, after_success)
         self.workers = [self._actor.remote(*self._args) for _ in range(num_workers)]
         self.backend = self._get(
             self.workers[0].backend.remote(),
@@ -280,6 +298,7 @@ class VectorRunner:
                         finish_step=ep.steps,
                         frames=np.stack(ep.frames) if self.record_frames else None,
                         actions=np.concatenate(ep.actions).astype(np.float32),
+                        success_step=out["success_step"],
                     )
                     del active[w]
                     free.append(w)

@@ -4,12 +4,14 @@
 
 Stages (each skipped when a rerun finds it complete; the long ones also resume inside):
   states        three disjoint initial-state sets: demonstrations, training (budget + RL), held-out evaluation
-  demos         scripted-expert demonstrations (the successful ones are kept)
+  demos         scripted-expert demonstrations (the successful ones are kept), recorded record_after_success steps
+                past their success
   sft           a deliberately weak base policy: few demonstrations, few steps
-  budget        P real trajectories of the base policy at the rollout temperature
+  budget        P real trajectories of the base policy at the rollout temperature (recorded the same way)
   world_model   the linear patch autoencoder fitted to the budget's and the demonstrations' frames, then the world
                 model trained from scratch on them; open-loop replay of the held-out budget episodes
-  reward_model  the success classifier, trained on the budget and the demonstrations; threshold chosen on the
+  reward_model  the success classifier, trained on the budget, the demonstrations and (rm_replays) the world
+                model's replays of the budget episodes labelled with their real outcomes; threshold chosen on the
                 held-out budget episodes' videos; the world model replays those episodes' own actions and the
                 classifier judges them against the simulator's outcomes, which sets the threshold imagination uses
                 (imagination_threshold=replays)
@@ -29,6 +31,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -60,6 +63,10 @@ class SmallScaleConfig:
     """Scripted-expert episodes attempted for the base policy's demonstrations."""
     expert_noise: float = 0.1
     """Std of the Gaussian noise on the expert's translation actions."""
+    record_after_success: int = 16
+    """Steps the demonstrations and the budget episodes go on after their first success (within the horizon): without
+    them the world model never sees the task once it succeeded (a cube above the table) and cannot imagine it.
+    Success, its step and the reward model's labels stay those of the first success."""
     sft_steps: int = 1200
     """SFT optimizer steps of the base policy."""
     sft_batch_size: int = 32
@@ -78,6 +85,10 @@ class SmallScaleConfig:
     """Reward-model optimizer steps."""
     rm_heldout: int = 24
     """Budget episodes held out from reward-model training to choose its threshold."""
+    rm_replays: bool = False
+    """Train the reward model also on the world model's replays of the training budget episodes (their executed
+    actions imagined from their first frames), labelled with the simulator's outcomes: the classifier then learns to
+    judge the imagined videos it decides on in WMPO, not only real ones."""
     imagination_threshold: str = "replays"
     """Where the reward-model threshold used in imagination is chosen: ``replays`` (the world model replays the
     held-out budget episodes' actions; the best balanced accuracy against their real outcomes, or the real-video
@@ -209,7 +220,8 @@ class Experiment:
 
         states = load_initial_states(self.path("states", "demos"), task=self.task.name, with_frames=False)
         runner = VectorRunner(self.task, backend="builtin", num_workers=self.cfg.workers, scripted_expert=True,
-                              expert_noise=self.cfg.expert_noise, expert_seed=self.cfg.seed)
+                              expert_noise=self.cfg.expert_noise, expert_seed=self.cfg.seed,
+                              after_success=self.cfg.record_after_success)
         try:
             results = runner.run(states.states, None)
         finally:
@@ -245,7 +257,8 @@ class Experiment:
         cfg = self.cfg
         policy = self._policy(self.path("sft", "policy"))
         states = load_initial_states(self.path("states", "train"), task=self.task.name, with_frames=False)
-        runner = VectorRunner(self.task, backend="builtin", num_workers=cfg.workers)
+        runner = VectorRunner(self.task, backend="builtin", num_workers=cfg.workers,
+                              after_success=cfg.record_after_success)
         try:
             with cpu_threads(1):
                 episodes = collect_rollouts(policy, runner, states.states, 1, cfg.temperature, cfg.seed)
@@ -298,19 +311,26 @@ class Experiment:
         return summary
 
     def _replay(self, sampling_steps: int) -> dict:
-        import torch
-
         from opensora.datasets.shards import index_episodes
         from opensora.datasets.windows import load_action_bounds
-        from opensora.world_model import WorldModel
         from wmpo.fidelity import replay_open_loop
 
-        spec = self._trainer_config(self.path("fidelity"), {}).imagination.world_model
-        spec.model_path, spec.num_sampling_steps = str(self.world_model_weights()), sampling_steps
-        wm = WorldModel.build(spec, device="cpu", dtype=torch.float32)
         q01, q99 = load_action_bounds(self.path("sft", "policy", "dataset_statistics.json"))
         episodes = index_episodes([str(self.path("budget", "heldout"))])
-        return replay_open_loop(wm, episodes, q01, q99, self.cfg.seed, self.path("world_model", "open_loop.png"))
+        return replay_open_loop(self._world_model(sampling_steps), episodes, q01, q99, self.cfg.seed,
+                                self.path("world_model", "open_loop.png"))
+
+    def _world_model(self, sampling_steps: int | None = None):
+        """The trained world model as imagination builds it (``sampling_steps``: instead of imagination's)."""
+        import torch
+
+        from opensora.world_model import WorldModel
+
+        spec = self._trainer_config(self.path("fidelity"), {}).imagination.world_model
+        spec.model_path = str(self.world_model_weights())
+        if sampling_steps is not None:
+            spec.num_sampling_steps = sampling_steps
+        return WorldModel.build(spec, device="cpu", dtype=torch.float32)
 
     def world_model_weights(self) -> Path:
         from opensora.training.checkpointing import latest_checkpoint
@@ -322,8 +342,11 @@ class Experiment:
 
     def stage_reward_model(self) -> dict:
         cfg = self.cfg
+        shards = [self.path("budget", "main"), self.path("demos")]
+        if cfg.rm_replays:
+            shards.append(self._write_replays())
         command = [sys.executable, str(ROOT / "scripts" / "train_reward_model.py"),
-                   f"shards=[{self.path('budget', 'main')},{self.path('demos')}]",
+                   f"shards=[{','.join(map(str, shards))}]",
                    f"val_shards=[{self.path('budget', 'heldout')}]", "preset=small",
                    f"output={self.path('reward_model')}", f"steps={cfg.rm_steps}", "episodes_per_step=8",
                    "lr=3e-4", f"eval_every={max(1, cfg.rm_steps // 8)}", f"seed={cfg.seed}"]
@@ -338,6 +361,27 @@ class Experiment:
         return {**{k: best[k] for k in ("threshold", "precision", "recall", "f1")},
                 "imagination_threshold": replay["threshold"], "replay_agreement": replay["agreement"],
                 "replay_imagined_success": replay["imagined_success_rate"]}
+
+    def _write_replays(self) -> Path:
+        """The world model's replays of the training budget episodes as shards (written once; a rerun reuses them)."""
+        from opensora.datasets.shards import index_episodes, write_shards
+        from opensora.datasets.windows import load_action_bounds
+        from wmpo.fidelity import replayed_episodes
+
+        target = self.path("reward_model", "replays")
+        if target.is_dir():
+            return target
+        q01, q99 = load_action_bounds(self.path("sft", "policy", "dataset_statistics.json"))
+        episodes = index_episodes([str(self.path("budget", "main"))])
+        start = time.perf_counter()
+        replays = replayed_episodes(self._world_model(), episodes, q01, q99, self.cfg.seed + 1)
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        write_shards(replays, partial)
+        partial.rename(target)
+        log.info("world-model replays of %d training budget episodes for the reward model: %.0f s", len(replays),
+                 time.perf_counter() - start)
+        return target
 
     def _imagined_env(self, threshold: float):
         import torch

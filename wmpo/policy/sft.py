@@ -15,7 +15,6 @@ Under torchrun the same code runs data-parallel (DDP); the 7B trains that way wi
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from contextlib import nullcontext
@@ -31,6 +30,7 @@ from tqdm import tqdm
 from opensora.datasets.shards import index_episodes
 from opensora.training.checkpointing import incompleteness, newest_complete, write_atomically
 from opensora.training.distributed import setup_distributed
+from opensora.training.schedule import DECAYS, lr_factor
 from opensora.training.settings import SettingError, check_settings
 from wmpo.data.statistics import action_statistics
 from wmpo.policy.action_tokenizer import ActionTokenizer, action_stats, action_tokens, unnormalize_actions
@@ -106,7 +106,7 @@ def validate_config(cfg: SFTConfig) -> None:
         (0.0 < cfg.crop_area <= 1.0, "crop_area", "in (0, 1]"), (cfg.keep_last >= 1, "keep_last", "≥ 1"),
         (cfg.log_every >= 1, "log_every", "≥ 1"), (cfg.ckpt_every >= 1, "ckpt_every", "≥ 1"),
         (cfg.val_every >= 0, "val_every", "≥ 0"), (cfg.lora_rank >= 0, "lora_rank", "≥ 0"),
-        (bool(cfg.shards), "shards", "non-empty"), (cfg.decay in ("constant", "cosine"), "decay", "constant or cosine"),
+        (bool(cfg.shards), "shards", "non-empty"), (cfg.decay in DECAYS, "decay", " or ".join(DECAYS)),
     ])
     if cfg.init_from is not None and (problem := policy_folder_problem(cfg.init_from)):
         raise SettingError(f"init_from={cfg.init_from}: {problem}")
@@ -297,16 +297,6 @@ def _step_generator(seed: int, rank: int, step: int) -> tuple[np.random.Generato
     """Example choice and crops depend only on (seed, rank, step): a resumed run sees what the original would have."""
     rng = np.random.default_rng([seed, rank, step])
     return rng, torch.Generator().manual_seed(int(rng.integers(2**62)))
-
-
-def lr_factor(step: int, warmup: int, total: int, decay: str) -> float:
-    """Multiplier of the base learning rate at optimizer step ``step`` (0-based)."""
-    if step < warmup:
-        return (step + 1) / (warmup + 1)
-    if decay == "cosine":
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-    return 1.0
 
 
 def _split_episodes(cfg: SFTConfig):

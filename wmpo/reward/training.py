@@ -1,7 +1,8 @@
 """Reward-model training data and metrics (pure functions; the loop is ``scripts/train_reward_model.py``).
 
-Labels come from the simulator: the clip ending just before an episode's finish_step (frames finish−window …
-finish−1) is labelled with the episode's ``complete``; clips ending earlier are negatives.
+Labels come from the simulator: the clip ending just before an episode's decisive step (frames end−window … end−1)
+is labelled with the episode's ``complete``; clips ending earlier are negatives. The decisive step is the first
+success (``success_step``, for an episode recorded on after it) or else ``finish_step``; later frames are unlabelled.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ def check_frame_sizes(episodes: list[EpisodeRef]) -> tuple[int, ...]:
     return next(iter(first), ())
 
 
+def decisive_step(episode: EpisodeRef) -> int:
+    """Steps executed when the episode's outcome was decided: its first success, or its finish."""
+    return int(episode.meta.get("success_step", episode.finish_step))
+
+
 def clip(episode: EpisodeRef, end: int, window: int = 8) -> np.ndarray:
     """uint8 frames end−window … end−1 of an episode."""
     return np.asarray(episode.video.open()[end - window : end])
@@ -37,7 +43,7 @@ def training_clips(
     """Per episode: its end clip (label = complete) and one random earlier clip (label 0)."""
     clips, labels = [], []
     for episode in episodes:
-        finish = episode.finish_step
+        finish = decisive_step(episode)
         clips.append(clip(episode, finish, window))
         labels.append(int(bool(episode.meta.get("complete", False))))
         if finish - window >= window:
@@ -50,7 +56,7 @@ def validation_clips(episodes: list[EpisodeRef], window: int = 8, stride: int = 
     """Per episode: the end clip (label = complete) and every ``stride``-th earlier clip (label 0)."""
     clips, labels = [], []
     for episode in episodes:
-        finish = episode.finish_step
+        finish = decisive_step(episode)
         clips.append(clip(episode, finish, window))
         labels.append(int(bool(episode.meta.get("complete", False))))
         for end in range(finish - stride, window - 1, -stride):

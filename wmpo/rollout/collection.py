@@ -12,8 +12,11 @@ from wmpo.policy.policy import VLAPolicy
 
 
 def episode_record(result: EpisodeResult, key: str, **meta) -> Episode:
-    """A finished simulator episode as a shard episode (``complete`` = the simulator's success)."""
+    """A finished simulator episode as a shard episode (``complete`` = the simulator's success; ``success_step`` when
+    the episode went on after its first success)."""
     fields = {"finish_step": result.finish_step, "complete": result.success, "state_id": result.state_id, **meta}
+    if result.success_step is not None and result.success_step < result.finish_step:
+        fields["success_step"] = result.success_step
     return Episode(key, result.frames, result.actions, fields)
 
 
