@@ -4,10 +4,9 @@ The driver queries the policy once per chunk for every active episode (lockstep,
 sends each environment its chunk, and refills a worker with the next pending initial state as soon as its episode
 ends. An episode ends at the first successful step or at the task's ``max_steps`` (with ``after_success``, that many
 steps after the first success: data for a world model that must also see what success looks like once it happened).
-Scripted experts act on every
-step from privileged object poses, so they run inside the worker processes instead of being queried per chunk; their
-action noise is seeded per episode from the runner's ``expert_seed`` and the episode's state id, so demonstrations
-are reproducible whichever worker runs them.
+Scripted experts act on every step from privileged object poses, so they run inside the worker processes instead of
+being queried per chunk; their action noise is seeded per episode from the runner's ``expert_seed`` and the episode's
+state id, so demonstrations are reproducible whichever worker runs them.
 
 A worker process that dies (killed, out of memory) is replaced by a fresh one and its episode is rerun from its
 initial state, up to ``max_retries`` times per episode: the policy callbacks see the rerun start again at step 0, so
@@ -174,12 +173,12 @@ class VectorRunner:
         """``expert_noise`` is the std of the scripted expert's Gaussian action noise (see ``make_expert``);
         ``max_retries`` bounds the reruns of one episode after its worker process died; ``after_success`` is the
         number of steps an episode goes on after its first success (within the horizon)."""
-        if after_success < 0:
-            raise ValueError(f"after_success={after_success}: must be >= 0")
         import ray
 
         if max_retries < 0:
             raise ValueError(f"max_retries={max_retries}: must be >= 0")
+        if after_success < 0:
+            raise ValueError(f"after_success={after_success}: must be >= 0")
         self.task = task if isinstance(task, TaskSpec) else get_task(task)
         self.timeout_s = timeout_s
         self.max_retries = max_retries
