@@ -36,6 +36,12 @@ def imagine_greedy(policy: VLAPolicy, env: ImaginedEnv, first_frames: torch.Tens
     return np.concatenate(outcomes)
 
 
+def _whole_chunks(actions: np.ndarray, chunk: int) -> np.ndarray:
+    """Actions (T, 7) extended to whole chunks by holding the last one."""
+    missing = -len(actions) % chunk
+    return np.concatenate([actions, np.repeat(actions[-1:], missing, axis=0)])
+
+
 @torch.no_grad()
 def replay_scores(env: ImaginedEnv, episodes: list[EpisodeRef], q01: np.ndarray, q99: np.ndarray,
                   seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,8 +63,8 @@ def replay_scores(env: ImaginedEnv, episodes: list[EpisodeRef], q01: np.ndarray,
             actions = normalize_actions(np.asarray(episode.actions.open(), np.float32), q01, q99)
             if len(actions) == 0:
                 continue
-            chunks = -(-len(actions) // chunk)
-            actions = np.concatenate([actions, np.repeat(actions[-1:], chunks * chunk - len(actions), axis=0)])
+            actions = _whole_chunks(actions, chunk)
+            chunks = len(actions) // chunk
             env.reset(torch.from_numpy(np.array(episode.video.open()[:1])), [seed * 100_003 + number])
             for c in range(chunks):
                 step = env.step(torch.from_numpy(actions[c * chunk : (c + 1) * chunk])[None])
@@ -132,9 +138,8 @@ def replay_video(wm: WorldModel, first_frame: np.ndarray, normalized_actions: np
     chunk after chunk, never seeing a real frame again; a partial last chunk holds the last action to the chunk's end.
     Returns uint8 frames (1 + chunks * chunk, H, W, 3), the first frame included."""
     chunk = wm.spec.chunk
-    chunks = -(-len(normalized_actions) // chunk)
-    padding = np.repeat(normalized_actions[-1:], chunks * chunk - len(normalized_actions), axis=0)
-    actions = torch.from_numpy(np.concatenate([normalized_actions, padding]).astype(np.float32))
+    actions = torch.from_numpy(_whole_chunks(normalized_actions, chunk).astype(np.float32))
+    chunks = len(actions) // chunk
     generator = [torch.Generator(device=wm.device).manual_seed(seed)]
     first = torch.from_numpy(np.array(first_frame))[None]
     context = wm.initial_context(first, generator)

@@ -124,7 +124,6 @@ class SimWorker:
         return {
             "frames": frames,
             "actions": np.asarray(executed, dtype=np.float32),
-            "success": self.success_step is not None,
             "success_step": self.success_step,
             "done": done,
             "steps": self.steps,
@@ -293,7 +292,7 @@ class VectorRunner:
                     results[ep.episode_id] = EpisodeResult(
                         episode_id=ep.episode_id,
                         state_id=ep.state_id,
-                        success=bool(out["success"]),
+                        success=out["success_step"] is not None,
                         finish_step=ep.steps,
                         frames=np.stack(ep.frames) if self.record_frames else None,
                         actions=np.concatenate(ep.actions).astype(np.float32),

@@ -312,13 +312,18 @@ class Experiment:
 
     def _replay(self, sampling_steps: int) -> dict:
         from opensora.datasets.shards import index_episodes
-        from opensora.datasets.windows import load_action_bounds
         from wmpo.fidelity import replay_open_loop
 
-        q01, q99 = load_action_bounds(self.path("sft", "policy", "dataset_statistics.json"))
+        q01, q99 = self._action_bounds()
         episodes = index_episodes([str(self.path("budget", "heldout"))])
         return replay_open_loop(self._world_model(sampling_steps), episodes, q01, q99, self.cfg.seed,
                                 self.path("world_model", "open_loop.png"))
+
+    def _action_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """q01/q99 of the base policy's action statistics (the world model's action normalization)."""
+        from opensora.datasets.windows import load_action_bounds
+
+        return load_action_bounds(self.path("sft", "policy", "dataset_statistics.json"))
 
     def _world_model(self, sampling_steps: int | None = None):
         """The trained world model as imagination builds it (``sampling_steps``: instead of imagination's)."""
@@ -365,13 +370,12 @@ class Experiment:
     def _write_replays(self) -> Path:
         """The world model's replays of the training budget episodes as shards (written once; a rerun reuses them)."""
         from opensora.datasets.shards import index_episodes, write_shards
-        from opensora.datasets.windows import load_action_bounds
         from wmpo.fidelity import replayed_episodes
 
         target = self.path("reward_model", "replays")
         if target.is_dir():
             return target
-        q01, q99 = load_action_bounds(self.path("sft", "policy", "dataset_statistics.json"))
+        q01, q99 = self._action_bounds()
         episodes = index_episodes([str(self.path("budget", "main"))])
         start = time.perf_counter()
         replays = replayed_episodes(self._world_model(), episodes, q01, q99, self.cfg.seed + 1)
@@ -396,11 +400,10 @@ class Experiment:
 
     def _replay_outcomes(self, real_video_threshold: float) -> dict:
         from opensora.datasets.shards import index_episodes
-        from opensora.datasets.windows import load_action_bounds
         from wmpo.fidelity import agreement, balanced_threshold, replay_scores
 
         env, _ = self._imagined_env(real_video_threshold)
-        q01, q99 = load_action_bounds(self.path("sft", "policy", "dataset_statistics.json"))
+        q01, q99 = self._action_bounds()
         episodes = index_episodes([str(self.path("budget", "heldout"))])
         scores, real = replay_scores(env, episodes, q01, q99, self.cfg.seed)
         threshold = real_video_threshold
